@@ -1,0 +1,170 @@
+//! `meterbell-dev`: the local stack from `template.yaml`.
+//!
+//!   meterbell-dev provision [--param Name=Value]...      create the tables and queues
+//!   meterbell-dev serve [--port 3000] [--param ...] [--no-seed]
+//!                                                         provision, load demo data, serve
+//!                                                         every route and run every consumer
+//!   meterbell-dev token [--sub demo-user] [--role admin]... [--ttl 86400]
+//!
+//! Emulator endpoints come from AWS_ENDPOINT_URL_DYNAMODB / _SQS / _SES (loopback only).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use meterbell_dev::local_api::{self, Router};
+use meterbell_dev::poller;
+use meterbell_dev::seed::{self, DEMO_ADMIN, DEMO_USER};
+use meterbell_dev::stack::{Clients, Endpoints, LocalStack};
+use meterbell_dev::template::Template;
+use meterbell_dev::tokens::{mint, DEV_JWT_SECRET};
+
+struct Args {
+    command: String,
+    port: u16,
+    params: BTreeMap<String, String>,
+    seed: bool,
+    sub: String,
+    roles: Vec<String>,
+    ttl: i64,
+    template: PathBuf,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let command = it
+        .next()
+        .ok_or_else(|| anyhow!("usage: meterbell-dev provision|serve|token [options]"))?;
+    let mut args = Args {
+        command,
+        port: 3000,
+        params: BTreeMap::new(),
+        seed: true,
+        sub: DEMO_USER.into(),
+        roles: vec![],
+        ttl: 86_400,
+        template: PathBuf::from("template.yaml"),
+    };
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
+        match flag.as_str() {
+            "--port" => {
+                args.port = value("--port")?
+                    .parse()
+                    .context("--port must be a port number")?
+            }
+            "--param" => {
+                let v = value("--param")?;
+                let (k, v) = v
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--param takes Name=Value"))?;
+                args.params.insert(k.to_owned(), v.to_owned());
+            }
+            "--no-seed" => args.seed = false,
+            "--sub" => args.sub = value("--sub")?,
+            "--role" => args.roles.push(value("--role")?),
+            "--ttl" => args.ttl = value("--ttl")?.parse().context("--ttl must be seconds")?,
+            "--template" => args.template = PathBuf::from(value("--template")?),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("meterbell-dev: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
+    let mut args = parse_args()?;
+    if args.command == "token" {
+        let secret = args
+            .params
+            .get("JwtSecret")
+            .map(String::as_str)
+            .unwrap_or(DEV_JWT_SECRET);
+        let roles: Vec<&str> = args.roles.iter().map(String::as_str).collect();
+        println!("{}", mint(secret, &args.sub, &roles, args.ttl)?);
+        return Ok(());
+    }
+    meterbell::lambda::init_tracing();
+    // The local stack signs and checks tokens with the development secret unless told otherwise.
+    args.params
+        .entry("JwtSecret".into())
+        .or_insert_with(|| DEV_JWT_SECRET.into());
+    let template = Template::load(&args.template)?;
+    let clients = Clients::local(&Endpoints::from_env()?);
+    let stack = LocalStack::provision(template, clients, &args.params)
+        .await
+        .context("creating the template's tables and queues (are the emulators running? scripts/stack.sh start)")?;
+    match args.command.as_str() {
+        "provision" => {
+            eprintln!(
+                "provisioned {} tables and {} queues from {}",
+                stack.template.tables.len(),
+                stack.template.queues.len(),
+                args.template.display()
+            );
+            Ok(())
+        }
+        "serve" => serve(stack, &args).await,
+        other => bail!("unknown command {other}; use provision, serve or token"),
+    }
+}
+
+async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
+    if args.seed {
+        seed::seed(&stack).await.context("loading demo data")?;
+    }
+    let router = Arc::new(Router::from_stack(&stack)?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("port {} is taken; choose another with PORT=...", args.port))?;
+    for consumer in poller::consumers(&stack)? {
+        tokio::spawn(consumer.run(stack.clients.sqs.clone()));
+    }
+    let secret = &stack.resolver.parameters["JwtSecret"];
+    let base = format!("http://127.0.0.1:{}/{}", args.port, router.stage);
+    println!(
+        "Meterbell API on {base}  ({} routes, {} queue consumers)",
+        router.routes.len(),
+        stack
+            .template
+            .functions
+            .iter()
+            .map(|f| f.queue_sources.len())
+            .sum::<usize>()
+    );
+    for route in &router.routes {
+        println!("  {:6} {}{}", route.method, base, route.resource);
+    }
+    println!(
+        "\nuser token ({DEMO_USER}, 24 h):\n  {}",
+        mint(secret, DEMO_USER, &[], 86_400)?
+    );
+    println!(
+        "admin token ({DEMO_ADMIN}, 24 h):\n  {}",
+        mint(secret, DEMO_ADMIN, &["admin"], 86_400)?
+    );
+    println!(
+        "service token (upstream-service, 24 h):\n  {}",
+        mint(secret, "upstream-service", &["service"], 86_400)?
+    );
+    println!("\ntry:\n  curl -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/notifications/unread-count");
+    for queue in &stack.template.queues {
+        println!(
+            "queue {:32} {}",
+            queue.logical_id,
+            stack.queue_url(&queue.logical_id)?
+        );
+    }
+    tokio::select! {
+        r = local_api::serve(listener, router) => r,
+        _ = tokio::signal::ctrl_c() => { eprintln!("stopping"); Ok(()) }
+    }
+}

@@ -1,0 +1,233 @@
+//! Configuration, read once at cold start from the function's environment (which
+//! `template.yaml` declares) — or, for the local runner and tests, from any lookup.
+
+use std::fmt;
+
+/// Why a function cannot start: a missing or invalid setting, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Which JWT algorithm every token must carry. Anything else is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    Rs256,
+    Es256,
+}
+
+impl JwtAlgorithm {
+    fn parse(raw: &str) -> Result<Self, ConfigError> {
+        match raw {
+            "HS256" => Ok(Self::Hs256),
+            "RS256" => Ok(Self::Rs256),
+            "ES256" => Ok(Self::Es256),
+            other => Err(ConfigError(format!(
+                "JWT_ALGORITHM must be HS256, RS256 or ES256, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Where the verification key comes from.
+#[derive(Clone)]
+pub enum JwtKey {
+    Secret(Vec<u8>),
+    PublicKeyPem(String),
+    Jwks(String),
+}
+
+impl fmt::Debug for JwtKey {
+    // Never print the secret, even in a debug log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtKey::Secret(_) => f.write_str("Secret(<redacted>)"),
+            JwtKey::PublicKeyPem(_) => f.write_str("PublicKeyPem"),
+            JwtKey::Jwks(_) => f.write_str("Jwks"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    pub algorithm: JwtAlgorithm,
+    pub key: JwtKey,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway_seconds: u64,
+}
+
+/// Tables and queues a function may use. Each function's environment names only the ones its
+/// IAM policy grants, so each is optional here and asked for where it is used.
+#[derive(Clone, Debug, Default)]
+pub struct Resources {
+    pub events_table: Option<String>,
+    pub rollups_table: Option<String>,
+    pub notifications_table: Option<String>,
+    pub accounts_table: Option<String>,
+    pub usage_events_queue_url: Option<String>,
+    pub notification_jobs_queue_url: Option<String>,
+    pub email_queue_url: Option<String>,
+    pub webhook_queue_url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub jwt: JwtConfig,
+    pub resources: Resources,
+    pub cors_allow_origin: String,
+    pub retention_days: u32,
+}
+
+impl Config {
+    /// Reads the process environment, as a deployed function does.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`; empty values count as unset, as CloudFormation
+    /// parameters left at `""` arrive that way.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let algorithm =
+            JwtAlgorithm::parse(&get("JWT_ALGORITHM").unwrap_or_else(|| "HS256".into()))?;
+        let key = match algorithm {
+            JwtAlgorithm::Hs256 => {
+                let secret = get("JWT_SECRET").ok_or_else(|| {
+                    ConfigError("JWT_SECRET is not set (template parameter JwtSecret)".into())
+                })?;
+                // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
+                if secret.len() < 32 {
+                    return Err(ConfigError(
+                        "JWT_SECRET must be at least 32 bytes long".into(),
+                    ));
+                }
+                JwtKey::Secret(secret.into_bytes())
+            }
+            JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => {
+                match (get("JWT_PUBLIC_KEY"), get("JWT_JWKS")) {
+                    (Some(pem), None) => JwtKey::PublicKeyPem(pem),
+                    (None, Some(jwks)) => JwtKey::Jwks(jwks),
+                    (Some(_), Some(_)) => {
+                        return Err(ConfigError(
+                            "set JWT_PUBLIC_KEY or JWT_JWKS, not both".into(),
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(ConfigError(
+                            "RS256/ES256 need JWT_PUBLIC_KEY (PEM) or JWT_JWKS (JSON)".into(),
+                        ))
+                    }
+                }
+            }
+        };
+        let leeway_seconds = parse_number(get("JWT_LEEWAY_SECONDS"), "JWT_LEEWAY_SECONDS", 30)?;
+        let retention_days = parse_number(get("RETENTION_DAYS"), "RETENTION_DAYS", 400)?;
+        if retention_days == 0 {
+            return Err(ConfigError("RETENTION_DAYS must be at least 1".into()));
+        }
+        Ok(Config {
+            jwt: JwtConfig {
+                algorithm,
+                key,
+                issuer: get("JWT_ISSUER"),
+                audience: get("JWT_AUDIENCE"),
+                leeway_seconds,
+            },
+            resources: Resources {
+                events_table: get("EVENTS_TABLE"),
+                rollups_table: get("ROLLUPS_TABLE"),
+                notifications_table: get("NOTIFICATIONS_TABLE"),
+                accounts_table: get("ACCOUNTS_TABLE"),
+                usage_events_queue_url: get("USAGE_EVENTS_QUEUE_URL"),
+                notification_jobs_queue_url: get("NOTIFICATION_JOBS_QUEUE_URL"),
+                email_queue_url: get("EMAIL_QUEUE_URL"),
+                webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
+            },
+            cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
+            retention_days,
+        })
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    raw: Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{name} must be a whole number, not {v:?}"))),
+    }
+}
+
+/// Names a resource the function needs but its environment lacks: a template mistake.
+pub fn require<'a>(value: &'a Option<String>, variable: &str) -> Result<&'a str, ConfigError> {
+    value.as_deref().ok_or_else(|| {
+        ConfigError(format!(
+            "{variable} is not set in this function's environment"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn hs256_without_a_secret_is_refused_with_the_parameter_named() {
+        let err = Config::from_lookup(lookup(&[("JWT_ALGORITHM", "HS256"), ("JWT_SECRET", "")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("JwtSecret"), "{err}");
+    }
+
+    #[test]
+    fn a_short_hs256_secret_is_refused() {
+        let err = Config::from_lookup(lookup(&[("JWT_SECRET", "short")])).unwrap_err();
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn rs256_needs_exactly_one_key_source() {
+        assert!(Config::from_lookup(lookup(&[("JWT_ALGORITHM", "RS256")])).is_err());
+        assert!(Config::from_lookup(lookup(&[
+            ("JWT_ALGORITHM", "RS256"),
+            ("JWT_PUBLIC_KEY", "pem"),
+            ("JWT_JWKS", "{}")
+        ]))
+        .is_err());
+    }
+
+    #[test]
+    fn unset_resources_are_none_and_empty_ones_too() {
+        let config = Config::from_lookup(lookup(&[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("NOTIFICATIONS_TABLE", "Notifications"),
+            ("EVENTS_TABLE", ""),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.resources.notifications_table.as_deref(),
+            Some("Notifications")
+        );
+        assert_eq!(config.resources.events_table, None);
+        assert_eq!(config.retention_days, 400);
+    }
+
+    #[test]
+    fn an_unknown_algorithm_is_refused() {
+        assert!(Config::from_lookup(lookup(&[("JWT_ALGORITHM", "none")])).is_err());
+    }
+}

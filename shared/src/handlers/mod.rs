@@ -1,0 +1,55 @@
+//! One handler per Lambda function. The binaries in `functions/` run exactly these, the local
+//! runner serves them, and tests call them in-process.
+
+pub mod notifications;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::Request;
+
+use crate::app::App;
+use crate::http::HttpResponse;
+
+pub type HttpFuture = Pin<Box<dyn Future<Output = HttpResponse> + Send>>;
+/// An API Gateway route's function: the request in, the response out (errors already mapped).
+pub type HttpHandler = fn(Arc<App>, Request) -> HttpFuture;
+
+pub type SqsFuture = Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>>;
+/// A queue consumer: a batch in, the ids of the messages to retry out.
+pub type SqsHandler = fn(Arc<App>, SqsEvent) -> SqsFuture;
+
+#[derive(Clone, Copy)]
+pub enum Handler {
+    Http(HttpHandler),
+    Sqs(SqsHandler),
+}
+
+/// Every function, by the binary name `template.yaml` gives it (`BuildProperties.Binary`).
+pub const FUNCTIONS: &[(&str, Handler)] =
+    &[("unread-count", Handler::Http(notifications::unread_count))];
+
+/// The handler of the binary `name`.
+pub fn by_binary(name: &str) -> Option<Handler> {
+    FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+}
+
+/// Declares `pub fn $name(app, req) -> HttpFuture` running `$body(&app, &req)` and mapping its
+/// error to the JSON error response, so each handler body is plain `async fn -> Result`.
+macro_rules! http_handler {
+    ($(#[$meta:meta])* $name:ident => $body:path) => {
+        $(#[$meta])*
+        pub fn $name(
+            app: std::sync::Arc<$crate::App>,
+            req: lambda_http::Request,
+        ) -> $crate::handlers::HttpFuture {
+            Box::pin(async move {
+                let result = $body(&app, &req).await;
+                $crate::http::respond(&app, result)
+            })
+        }
+    };
+}
+pub(crate) use http_handler;

@@ -1,0 +1,163 @@
+//! HTTP plumbing shared by every route: who is calling, which user's data, strict query
+//! parameters, JSON responses, and turning an [`ApiError`] into the contract's error body.
+
+use std::collections::BTreeSet;
+
+use http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::auth::Identity;
+use crate::domain::UserId;
+use crate::error::ApiError;
+
+pub type HttpResponse = Response<Body>;
+
+/// The verified caller of `req`, or a 401.
+pub fn authenticate(app: &App, req: &Request) -> Result<Identity, ApiError> {
+    let header = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::Unauthorized("Authorization header is not text".into()))?,
+        ),
+    };
+    Ok(app.verifier().verify_header(header)?)
+}
+
+/// Query parameters of one route: each known name at most once, unknown names refused, so a
+/// misspelt parameter is a 400 rather than a silent default.
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    pub fn parse(req: &Request, allowed: &[&str]) -> Result<Self, ApiError> {
+        let mut pairs = Vec::new();
+        let mut seen = BTreeSet::new();
+        if let Some(map) = req.query_string_parameters_ref() {
+            for (name, _) in map.iter() {
+                if !seen.insert(name.to_owned()) {
+                    continue;
+                }
+                if !allowed.contains(&name) {
+                    let hint = if allowed.is_empty() {
+                        "this route takes no query parameters".to_owned()
+                    } else {
+                        format!("known parameters: {}", allowed.join(", "))
+                    };
+                    return Err(ApiError::invalid(
+                        name,
+                        format!("unknown parameter {name}; {hint}"),
+                    ));
+                }
+                let values = map.all(name).unwrap_or_default();
+                if values.len() > 1 {
+                    return Err(ApiError::invalid(
+                        name,
+                        format!("{name} may be given only once"),
+                    ));
+                }
+                let value = values.first().copied().unwrap_or_default();
+                pairs.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        Ok(Params { pairs })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The user whose data a read concerns: the caller, or for an admin any `user_id`.
+    pub fn target_user(&self, caller: &Identity) -> Result<UserId, ApiError> {
+        match self.get("user_id") {
+            None => Ok(caller.user_id.clone()),
+            Some(raw) => {
+                let user = UserId::parse(raw)
+                    .map_err(|why| ApiError::invalid("user_id", format!("user_id {why}")))?;
+                if user != caller.user_id && !caller.is_admin() {
+                    return Err(ApiError::Forbidden(
+                        "only an admin may read another user's data".into(),
+                    ));
+                }
+                Ok(user)
+            }
+        }
+    }
+}
+
+/// A JSON response with the headers every route sends.
+pub fn json<T: Serialize>(
+    app: &App,
+    status: StatusCode,
+    value: &T,
+) -> Result<HttpResponse, ApiError> {
+    let body = serde_json::to_string(value).map_err(|e| ApiError::Unexpected(e.into()))?;
+    Ok(with_common_headers(
+        app,
+        Response::new(Body::Text(body)),
+        status,
+        "application/json",
+    ))
+}
+
+/// 204 No Content.
+pub fn no_content(app: &App) -> HttpResponse {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    add_cors(app, &mut response);
+    response
+}
+
+/// The error body of DESIGN §2; unexpected errors are logged here, once, with their chain.
+pub fn error_response(app: &App, err: &ApiError) -> HttpResponse {
+    match err {
+        ApiError::Unexpected(inner) => tracing::error!(error = ?inner, "request failed"),
+        other => tracing::info!(
+            status = other.status().as_u16(),
+            code = other.code(),
+            "request refused: {other}"
+        ),
+    }
+    with_common_headers(
+        app,
+        Response::new(Body::Text(err.body())),
+        err.status(),
+        "application/json",
+    )
+}
+
+/// Ends a handler: its result or the error mapped to a response.
+pub fn respond(app: &App, result: Result<HttpResponse, ApiError>) -> HttpResponse {
+    result.unwrap_or_else(|err| error_response(app, &err))
+}
+
+fn with_common_headers(
+    app: &App,
+    mut response: HttpResponse,
+    status: StatusCode,
+    content_type: &'static str,
+) -> HttpResponse {
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Per-user data must not be kept by shared caches.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    add_cors(app, &mut response);
+    response
+}
+
+// API Gateway answers CORS preflights; proxy-integration responses must carry the header themselves.
+fn add_cors(app: &App, response: &mut HttpResponse) {
+    if let Ok(origin) = HeaderValue::from_str(&app.config().cors_allow_origin) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+}
