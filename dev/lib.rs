@@ -7,4 +7,5 @@ pub mod poller;
 pub mod seed;
 pub mod stack;
 pub mod template;
+pub mod testing;
 pub mod tokens;

@@ -486,7 +486,7 @@ Resources:
     Properties:
       Environment: { Variables: { TABLE: !Ref T, URL: !Sub "x-${Stage}-${D.Arn}" } }
       Events:
-        A: { Type: Api, Properties: { Path: /a/{id}, Method: get } }
+        A: { Type: Api, Properties: { Path: "/a/{id}", Method: get } }
         S: { Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 5, FunctionResponseTypes: [ReportBatchItemFailures] } }
 "#;
 

@@ -1,0 +1,174 @@
+//! `template.yaml` is the single source of truth; these checks keep the code, the sample events
+//! and the IAM policies in step with it. No emulator needed.
+
+use std::collections::BTreeSet;
+
+use meterbell::handlers::{by_binary, Handler};
+use meterbell_dev::template::{Resolver, Template};
+use serde_yaml::Value;
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn template() -> Template {
+    Template::load(&root().join("template.yaml")).unwrap()
+}
+
+fn raw() -> Value {
+    serde_yaml::from_str(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_function_has_a_handler_of_the_right_kind() {
+    for f in template().functions {
+        match by_binary(&f.binary) {
+            Some(Handler::Http(_)) => {
+                assert!(!f.routes.is_empty(), "{} serves no route", f.logical_id)
+            }
+            Some(Handler::Sqs(_)) => assert!(
+                !f.queue_sources.is_empty(),
+                "{} consumes no queue",
+                f.logical_id
+            ),
+            None => panic!("{}: no handler for binary {}", f.logical_id, f.binary),
+        }
+    }
+}
+
+#[test]
+fn every_function_is_a_binary_in_the_functions_crate() {
+    let manifest = std::fs::read_to_string(root().join("functions/Cargo.toml")).unwrap();
+    for f in template().functions {
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", f.binary)),
+            "{} missing from functions/Cargo.toml",
+            f.binary
+        );
+        assert!(root()
+            .join(format!("functions/src/bin/{}.rs", f.binary))
+            .exists());
+    }
+}
+
+#[test]
+fn every_function_has_a_sample_event_of_its_kind() {
+    for f in template().functions {
+        let path = root().join(format!("events/{}.json", f.binary));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} is missing", path.display()));
+        if f.routes.is_empty() {
+            serde_json::from_str::<aws_lambda_events::sqs::SqsEvent>(&text).unwrap();
+        } else {
+            let req = lambda_http::request::from_str(&text).unwrap();
+            let route = &f.routes[0];
+            assert_eq!(req.method().as_str(), route.method, "{}", path.display());
+        }
+    }
+}
+
+#[test]
+fn every_functions_environment_makes_a_valid_configuration() {
+    let t = template();
+    let mut r = Resolver {
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+        ..Resolver::default()
+    };
+    for (k, v) in &t.parameters {
+        r.parameters
+            .insert(k.clone(), v.clone().unwrap_or_default());
+    }
+    r.parameters.insert("JwtSecret".into(), "x".repeat(32));
+    for table in &t.tables {
+        r.refs
+            .insert(table.logical_id.clone(), table.logical_id.clone());
+    }
+    for q in &t.queues {
+        r.refs
+            .insert(q.logical_id.clone(), format!("http://q/{}", q.logical_id));
+    }
+    for f in &t.functions {
+        let env = r.environment(&t, f).unwrap();
+        meterbell::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    }
+}
+
+/// Logical ids named by `!Ref X` / `!GetAtt X.*` anywhere inside `v`.
+fn referenced(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Tagged(t) if t.tag == "!Ref" || t.tag == "!GetAtt" => {
+            if let Some(s) = t.value.as_str() {
+                out.insert(s.split('.').next().unwrap().to_owned());
+            }
+        }
+        Value::Tagged(t) => referenced(&t.value, out),
+        Value::Mapping(m) => m.values().for_each(|x| referenced(x, out)),
+        Value::Sequence(s) => s.iter().for_each(|x| referenced(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn each_function_is_granted_exactly_the_tables_and_queues_it_is_configured_with() {
+    let raw = raw();
+    let t = template();
+    let stateful: BTreeSet<String> = t
+        .tables
+        .iter()
+        .map(|x| x.logical_id.clone())
+        .chain(t.queues.iter().map(|q| q.logical_id.clone()))
+        .collect();
+    for f in &t.functions {
+        let props = &raw["Resources"][f.logical_id.as_str()]["Properties"];
+        let mut granted = BTreeSet::new();
+        referenced(&props["Policies"], &mut granted);
+        let mut configured = BTreeSet::new();
+        referenced(&props["Environment"], &mut configured);
+        // A consumed queue is granted through its event source, not named in the environment.
+        for source in &f.queue_sources {
+            configured.insert(source.queue.clone());
+        }
+        let granted: BTreeSet<_> = granted.intersection(&stateful).cloned().collect();
+        let configured: BTreeSet<_> = configured.intersection(&stateful).cloned().collect();
+        assert_eq!(
+            granted, configured,
+            "{}: policy and environment disagree",
+            f.logical_id
+        );
+        let text = serde_yaml::to_string(&props["Policies"]).unwrap();
+        assert!(
+            !text.contains("'*'") && !text.contains("dynamodb:*") && !text.contains("sqs:*"),
+            "{}: wildcard grant",
+            f.logical_id
+        );
+    }
+}
+
+#[test]
+fn every_queue_has_a_dead_letter_queue_except_dead_letter_queues() {
+    let t = template();
+    let targets: BTreeSet<String> = t
+        .queues
+        .iter()
+        .filter_map(|q| q.redrive.as_ref().map(|r| r.0.clone()))
+        .collect();
+    for q in &t.queues {
+        assert!(
+            q.redrive.is_some() || targets.contains(&q.logical_id),
+            "{} has no dead-letter queue",
+            q.logical_id
+        );
+    }
+    for name in [
+        "UsageEventsQueue",
+        "NotificationJobsQueue",
+        "EmailQueue",
+        "WebhookQueue",
+    ] {
+        assert!(
+            t.queues.iter().any(|q| q.logical_id == name),
+            "DESIGN §1 queue {name} missing"
+        );
+    }
+}
