@@ -2,6 +2,7 @@
 //! local API runner and queue poller, development tokens and demo data. Integration tests and
 //! `make dev` / `make bench` use these; nothing here is deployed.
 
+pub mod bench;
 pub mod local_api;
 pub mod poller;
 pub mod seed;

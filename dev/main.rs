@@ -5,6 +5,7 @@
 //!                                                         provision, load demo data, serve
 //!                                                         every route and run every consumer
 //!   meterbell-dev token [--sub demo-user] [--role admin]... [--ttl 86400]
+//!   meterbell-dev bench-cold-start                       sizes and init times of release binaries
 //!
 //! Emulator endpoints come from AWS_ENDPOINT_URL_DYNAMODB / _SQS / _SES (loopback only).
 
@@ -18,7 +19,7 @@ use meterbell_dev::poller;
 use meterbell_dev::seed::{self, DEMO_ADMIN, DEMO_USER};
 use meterbell_dev::stack::{Clients, Endpoints, LocalStack};
 use meterbell_dev::template::Template;
-use meterbell_dev::tokens::{mint, DEV_JWT_SECRET};
+use meterbell_dev::tokens::{mint, DEV_CURSOR_SECRET, DEV_JWT_SECRET};
 
 struct Args {
     command: String,
@@ -92,11 +93,25 @@ async fn run() -> Result<()> {
         println!("{}", mint(secret, &args.sub, &roles, args.ttl)?);
         return Ok(());
     }
+    if args.command == "bench-cold-start" {
+        let dir = std::path::PathBuf::from(
+            std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+        )
+        .join("release");
+        let runs = std::env::var("BENCH_RUNS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(30);
+        return meterbell_dev::bench::cold_start(&Template::load(&args.template)?, &dir, runs);
+    }
     meterbell::lambda::init_tracing();
     // The local stack signs and checks tokens with the development secret unless told otherwise.
     args.params
         .entry("JwtSecret".into())
         .or_insert_with(|| DEV_JWT_SECRET.into());
+    args.params
+        .entry("CursorSecret".into())
+        .or_insert_with(|| DEV_CURSOR_SECRET.into());
     let template = Template::load(&args.template)?;
     let clients = Clients::local(&Endpoints::from_env()?);
     let stack = LocalStack::provision(template, clients, &args.params)

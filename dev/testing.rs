@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use crate::local_api::{LocalResponse, Router};
 use crate::stack::{Clients, Endpoints, LocalStack};
 use crate::template::{Resolver, Template};
-use crate::tokens::{mint, DEV_JWT_SECRET};
+use crate::tokens::{mint, DEV_CURSOR_SECRET, DEV_JWT_SECRET};
 
 static PROVISIONED: OnceCell<Resolver> = OnceCell::const_new();
 
@@ -34,6 +34,7 @@ pub async fn stack() -> LocalStack {
         .get_or_try_init(|| async {
             let mut params = BTreeMap::new();
             params.insert("JwtSecret".to_owned(), DEV_JWT_SECRET.to_owned());
+            params.insert("CursorSecret".to_owned(), DEV_CURSOR_SECRET.to_owned());
             LocalStack::provision(template(), clients.clone(), &params)
                 .await
                 .map(|s| s.resolver)

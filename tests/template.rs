@@ -80,6 +80,7 @@ fn every_functions_environment_makes_a_valid_configuration() {
             .insert(k.clone(), v.clone().unwrap_or_default());
     }
     r.parameters.insert("JwtSecret".into(), "x".repeat(32));
+    r.parameters.insert("CursorSecret".into(), "y".repeat(32));
     for table in &t.tables {
         r.refs
             .insert(table.logical_id.clone(), table.logical_id.clone());

@@ -1,29 +1,44 @@
-//! Everything a handler borrows, built once at cold start: configuration ("expensive" to read),
-//! the token verifier, and the AWS clients ("cheap" once the SDK configuration is loaded).
+//! Everything a handler borrows, built once per process: configuration and the token verifier
+//! at cold start, the AWS clients on first use.
+//!
+//! Why the clients wait: loading the SDK configuration builds the HTTPS client, which reads the
+//! platform's trust store; done at init that was three quarters of our cold start, while a
+//! request that is refused (bad token, bad parameter) never needs AWS at all.
 
 use std::sync::Arc;
+
+use tokio::sync::OnceCell;
 
 use crate::auth::Verifier;
 use crate::config::{Config, ConfigError};
 
-pub struct App {
-    config: Config,
-    verifier: Verifier,
+#[derive(Clone)]
+struct Clients {
     dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     ses: aws_sdk_ses::Client,
 }
 
+pub struct App {
+    config: Config,
+    verifier: Verifier,
+    clients: OnceCell<Clients>,
+}
+
 impl App {
-    /// What a deployed function does at cold start: the process environment and the default
-    /// AWS credential and region chain (plus `AWS_ENDPOINT_URL_*` for the local emulators).
-    pub async fn from_env() -> Result<Arc<Self>, ConfigError> {
+    /// What a deployed function does at cold start: the process environment; AWS clients come
+    /// from the default credential and region chain (and `AWS_ENDPOINT_URL_*`) when first used.
+    pub fn from_env() -> Result<Arc<Self>, ConfigError> {
         let config = Config::from_env()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(config, &sdk)
+        let verifier = Verifier::new(&config.jwt)?;
+        Ok(Arc::new(App {
+            config,
+            verifier,
+            clients: OnceCell::new(),
+        }))
     }
 
-    /// Builds from a configuration and an already-loaded SDK configuration (local runner, tests).
+    /// Builds from a configuration and an already-loaded SDK configuration.
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Arc<Self>, ConfigError> {
         Self::with_clients(
             config,
@@ -41,12 +56,11 @@ impl App {
         ses: aws_sdk_ses::Client,
     ) -> Result<Arc<Self>, ConfigError> {
         let verifier = Verifier::new(&config.jwt)?;
+        let clients = OnceCell::new_with(Some(Clients { dynamodb, sqs, ses }));
         Ok(Arc::new(App {
             config,
             verifier,
-            dynamodb,
-            sqs,
-            ses,
+            clients,
         }))
     }
 
@@ -58,15 +72,28 @@ impl App {
         &self.verifier
     }
 
-    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
-        &self.dynamodb
+    async fn clients(&self) -> &Clients {
+        self.clients
+            .get_or_init(|| async {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                Clients {
+                    dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+                    sqs: aws_sdk_sqs::Client::new(&sdk),
+                    ses: aws_sdk_ses::Client::new(&sdk),
+                }
+            })
+            .await
     }
 
-    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
-        &self.sqs
+    pub async fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        &self.clients().await.dynamodb
     }
 
-    pub fn ses(&self) -> &aws_sdk_ses::Client {
-        &self.ses
+    pub async fn sqs(&self) -> &aws_sdk_sqs::Client {
+        &self.clients().await.sqs
+    }
+
+    pub async fn ses(&self) -> &aws_sdk_ses::Client {
+        &self.clients().await.ses
     }
 }

@@ -77,6 +77,8 @@ pub struct Config {
     pub resources: Resources,
     pub cors_allow_origin: String,
     pub retention_days: u32,
+    /// Key that seals pagination cursors, so a forged or altered cursor is refused.
+    pub cursor_secret: Vec<u8>,
 }
 
 impl Config {
@@ -126,7 +128,16 @@ impl Config {
         if retention_days == 0 {
             return Err(ConfigError("RETENTION_DAYS must be at least 1".into()));
         }
+        let cursor_secret = get("CURSOR_SECRET").ok_or_else(|| {
+            ConfigError("CURSOR_SECRET is not set (template parameter CursorSecret)".into())
+        })?;
+        if cursor_secret.len() < 32 {
+            return Err(ConfigError(
+                "CURSOR_SECRET must be at least 32 bytes long".into(),
+            ));
+        }
         Ok(Config {
+            cursor_secret: cursor_secret.into_bytes(),
             jwt: JwtConfig {
                 algorithm,
                 key,
@@ -214,6 +225,7 @@ mod tests {
     fn unset_resources_are_none_and_empty_ones_too() {
         let config = Config::from_lookup(lookup(&[
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("CURSOR_SECRET", "cursor-secret-cursor-secret-cursor-secret"),
             ("NOTIFICATIONS_TABLE", "Notifications"),
             ("EVENTS_TABLE", ""),
         ]))

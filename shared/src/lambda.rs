@@ -33,9 +33,7 @@ pub fn init_tracing() {
 /// Runs an API Gateway function.
 pub async fn run_http(handler: HttpHandler) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let app = App::from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let app = App::from_env().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(handler(app, req).await) }
@@ -46,9 +44,7 @@ pub async fn run_http(handler: HttpHandler) -> Result<(), lambda_http::Error> {
 /// Runs an SQS consumer that reports partial batch failures.
 pub async fn run_sqs(handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let app = App::from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let app = App::from_env().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<SqsEvent>| {
             let app = app.clone();

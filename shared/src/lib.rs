@@ -13,6 +13,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod cursor;
 pub mod domain;
 pub mod error;
 pub mod handlers;

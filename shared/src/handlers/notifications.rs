@@ -30,7 +30,7 @@ async fn get_unread_count(app: &App, req: &Request) -> Result<HttpResponse, ApiE
         &app.config().resources.notifications_table,
         "NOTIFICATIONS_TABLE",
     )?;
-    let store = Notifications::new(app.dynamodb().clone(), table);
+    let store = Notifications::new(app.dynamodb().await.clone(), table);
     let unread_count = store.unread_count(&user).await?;
     json(app, StatusCode::OK, &UnreadCount { unread_count })
 }

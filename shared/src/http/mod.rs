@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::app::App;
@@ -90,6 +91,33 @@ impl Params {
             }
         }
     }
+}
+
+/// The body as JSON of type `T`: 413 over `max_bytes`; 400 naming the offending field for
+/// malformed JSON, wrong types and missing fields.
+pub fn json_body<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Result<T, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > max_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "body must be at most {max_bytes} bytes"
+        )));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::malformed_body("a JSON body is required"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() || path == "." {
+            ApiError::malformed_body(format!("body is not valid JSON for this route: {inner}"))
+        } else {
+            ApiError::invalid(path.clone(), format!("{path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::malformed_body(format!("trailing data after the JSON body: {e}")))?;
+    Ok(value)
 }
 
 /// A JSON response with the headers every route sends.

@@ -1,0 +1,174 @@
+//! `make bench` figures. Timings are of this machine (shared, two cores, noisy): compare rows
+//! within one run, not across machines.
+//!
+//! Cold start: each function's release binary is started against a local stand-in for the
+//! Lambda Runtime API; init time is from process spawn until the binary's first
+//! `GET /2018-06-01/runtime/invocation/next`. The same is measured for an empty `lambda_http`
+//! function built with the same profile, and each function is printed as a ratio to it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::template::{Resolver, Template};
+
+pub const BASELINE_BINARY: &str = "bench-empty";
+const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
+
+/// Milliseconds from spawning `binary` until it asks the runtime API for its first event.
+fn init_once(binary: &Path, env: &[(String, String)], listener: &TcpListener) -> Result<Duration> {
+    let port = listener.local_addr()?.port();
+    let start = Instant::now();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    listener.set_nonblocking(false)?;
+    let result = (|| -> Result<Duration> {
+        loop {
+            let (mut stream, _) = listener.accept()?;
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line)?;
+            if line.starts_with("GET ") && line.contains(NEXT_PATH) {
+                let elapsed = start.elapsed();
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
+                return Ok(elapsed);
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!(
+                    "{} never asked for an event (first request: {line:?})",
+                    binary.display()
+                );
+            }
+        }
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// The environment a function gets on Lambda: the runtime's variables plus the template's.
+fn lambda_env(template: &Template, binary: &str) -> Result<Vec<(String, String)>> {
+    let mut env = vec![
+        ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), binary.to_owned()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
+            "256".to_owned(),
+        ),
+        (
+            "AWS_LAMBDA_FUNCTION_VERSION".to_owned(),
+            "$LATEST".to_owned(),
+        ),
+        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+        ("AWS_SESSION_TOKEN".to_owned(), "test".to_owned()),
+        ("RUST_LOG".to_owned(), "info".to_owned()),
+    ];
+    if let Some(function) = template.functions.iter().find(|f| f.binary == binary) {
+        let mut r = Resolver {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            ..Resolver::default()
+        };
+        for (k, v) in &template.parameters {
+            r.parameters
+                .insert(k.clone(), v.clone().unwrap_or_default());
+        }
+        r.parameters
+            .insert("JwtSecret".into(), crate::tokens::DEV_JWT_SECRET.into());
+        r.parameters.insert(
+            "CursorSecret".into(),
+            crate::tokens::DEV_CURSOR_SECRET.into(),
+        );
+        for t in &template.tables {
+            r.refs.insert(t.logical_id.clone(), t.logical_id.clone());
+            r.attributes.insert(
+                format!("{}.Arn", t.logical_id),
+                format!(
+                    "arn:aws:dynamodb:us-east-1:123456789012:table/{}",
+                    t.logical_id
+                ),
+            );
+        }
+        for q in &template.queues {
+            r.refs.insert(
+                q.logical_id.clone(),
+                format!(
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/{}",
+                    q.logical_id
+                ),
+            );
+            r.attributes.insert(
+                format!("{}.Arn", q.logical_id),
+                format!("arn:aws:sqs:us-east-1:123456789012:{}", q.logical_id),
+            );
+        }
+        env.extend(r.environment(template, function)?);
+    }
+    Ok(env)
+}
+
+/// Prints binary sizes and cold-start init times for every function of the template.
+pub fn cold_start(template: &Template, bin_dir: &Path, runs: usize) -> Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let mut binaries: Vec<String> = vec![BASELINE_BINARY.to_owned()];
+    binaries.extend(template.functions.iter().map(|f| f.binary.clone()));
+    let envs: Vec<Vec<(String, String)>> = binaries
+        .iter()
+        .map(|b| lambda_env(template, b))
+        .collect::<Result<_>>()?;
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); binaries.len()];
+    // Interleaved, so a burst of noise on the machine spreads over every binary alike.
+    for _ in 0..runs {
+        for (i, binary) in binaries.iter().enumerate() {
+            samples[i].push(init_once(&bin_dir.join(binary), &envs[i], &listener)?);
+        }
+    }
+    for s in &mut samples {
+        s.sort();
+    }
+    let baseline = percentile(&samples[0], 0.5).as_secs_f64();
+    println!("cold start: {runs} runs each, init = spawn → first GET {NEXT_PATH}");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>8}  {:>12}",
+        "binary", "size MB", "p50 ms", "p90 ms", "ratio", "target"
+    );
+    for (i, binary) in binaries.iter().enumerate() {
+        let size = std::fs::metadata(bin_dir.join(binary))
+            .map_err(|e| {
+                anyhow!("{binary}: {e} (build with cargo build --release -p meterbell-functions)")
+            })?
+            .len() as f64
+            / 1_000_000.0;
+        let p50 = percentile(&samples[i], 0.5).as_secs_f64();
+        let p90 = percentile(&samples[i], 0.9).as_secs_f64();
+        let ratio = p50 / baseline;
+        let verdict = if binary == BASELINE_BINARY {
+            "baseline".to_owned()
+        } else {
+            let ok = ratio <= 1.5 && size <= 10.0;
+            format!("{} ≤1.5×, ≤10MB", if ok { "meets" } else { "MISSES" })
+        };
+        println!(
+            "{binary:<28} {size:>10.2} {:>10.2} {:>10.2} {ratio:>7.2}×  {verdict:>12}",
+            p50 * 1e3,
+            p90 * 1e3
+        );
+    }
+    Ok(())
+}
