@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod jobs;
 pub mod lambda;
 pub mod notification;
 pub mod store;
