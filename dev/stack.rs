@@ -265,6 +265,10 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &Table) -> Resul
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::from(gsi.projection.as_str()))
+                        .set_non_key_attributes(
+                            (!gsi.non_key_attributes.is_empty())
+                                .then(|| gsi.non_key_attributes.clone()),
+                        )
                         .build(),
                 )
                 .build()?,

@@ -32,6 +32,7 @@ pub struct Gsi {
     pub name: String,
     pub key: Vec<(String, String)>,
     pub projection: String,
+    pub non_key_attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +220,14 @@ fn parse_table(id: &str, props: &Value) -> Result<Table> {
                 .map(scalar)
                 .transpose()?
                 .unwrap_or_else(|| "ALL".into()),
+            non_key_attributes: gsi
+                .get("Projection")
+                .and_then(|p| p.get("NonKeyAttributes"))
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
         });
     }
     let ttl = props.get("TimeToLiveSpecification");

@@ -28,6 +28,7 @@ pub fn template() -> Template {
 /// The local stack for one test. Panics with the way out when the emulators are not running:
 /// an integration test never skips silently.
 pub async fn stack() -> LocalStack {
+    meterbell::lambda::init_tracing();
     let endpoints = Endpoints::from_env().unwrap_or_else(|e| panic!("{e:#}"));
     let clients = Clients::local(&endpoints);
     let resolver = PROVISIONED
@@ -78,9 +79,36 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub json: Value,
+    /// The body as sent, for checking how numbers are written (`0.0150`, not `0.015`).
+    pub text: String,
 }
 
 impl Reply {
+    /// The JSON text at `path` exactly as written, e.g. `reply.raw(&["usage", "total_cost_usd"])`;
+    /// array positions are given as numbers.
+    pub fn raw(&self, path: &[&str]) -> String {
+        use serde_json::value::RawValue;
+        let mut current: Box<RawValue> = match RawValue::from_string(self.text.clone()) {
+            Ok(v) => v,
+            Err(e) => panic!("body is not JSON: {e}"),
+        };
+        for step in path {
+            current = match step.parse::<usize>() {
+                Ok(i) => serde_json::from_str::<Vec<Box<RawValue>>>(current.get())
+                    .ok()
+                    .and_then(|mut v| (i < v.len()).then(|| v.swap_remove(i)))
+                    .unwrap_or_else(|| panic!("no [{i}] in {}", current.get())),
+                Err(_) => serde_json::from_str::<std::collections::HashMap<String, Box<RawValue>>>(
+                    current.get(),
+                )
+                .ok()
+                .and_then(|mut m| m.remove(*step))
+                .unwrap_or_else(|| panic!("no {step} in {}", current.get())),
+            };
+        }
+        current.get().to_owned()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -96,10 +124,12 @@ impl From<LocalResponse> for Reply {
         } else {
             serde_json::from_slice(&r.body).unwrap_or(Value::Null)
         };
+        let text = String::from_utf8_lossy(&r.body).into_owned();
         Reply {
             status: r.status,
             headers: r.headers,
             json,
+            text,
         }
     }
 }

@@ -103,6 +103,13 @@ fn referenced(v: &Value, out: &mut BTreeSet<String>) {
                 out.insert(s.split('.').next().unwrap().to_owned());
             }
         }
+        Value::Tagged(t) if t.tag == "!Sub" => {
+            let text = t.value.as_str().unwrap_or_default();
+            for piece in text.split("${").skip(1) {
+                let name = piece.split(['}', '.']).next().unwrap_or_default();
+                out.insert(name.to_owned());
+            }
+        }
         Value::Tagged(t) => referenced(&t.value, out),
         Value::Mapping(m) => m.values().for_each(|x| referenced(x, out)),
         Value::Sequence(s) => s.iter().for_each(|x| referenced(x, out)),

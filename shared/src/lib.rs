@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod lambda;
 pub mod notification;
 pub mod store;
+pub mod usage;
 
 pub use app::App;
 pub use config::Config;

@@ -1,6 +1,8 @@
 //! One handler per Lambda function. The binaries in `functions/` run exactly these, the local
 //! runner serves them, and tests call them in-process.
 
+pub mod analytics;
+pub mod ingest;
 pub mod notifications;
 
 use std::future::Future;
@@ -28,8 +30,37 @@ pub enum Handler {
 }
 
 /// Every function, by the binary name `template.yaml` gives it (`BuildProperties.Binary`).
-pub const FUNCTIONS: &[(&str, Handler)] =
-    &[("unread-count", Handler::Http(notifications::unread_count))];
+pub const FUNCTIONS: &[(&str, Handler)] = &[
+    ("unread-count", Handler::Http(notifications::unread_count)),
+    // ---- analytics
+    ("usage-ingest", Handler::Http(ingest::post_usage_events)),
+    ("usage-consumer", Handler::Sqs(ingest::usage_consumer)),
+    ("analytics-summary", Handler::Http(analytics::summary)),
+    (
+        "analytics-time-series",
+        Handler::Http(analytics::time_series),
+    ),
+    ("analytics-providers", Handler::Http(analytics::providers)),
+    ("analytics-top-models", Handler::Http(analytics::top_models)),
+    ("analytics-endpoints", Handler::Http(analytics::endpoints)),
+    (
+        "analytics-performance",
+        Handler::Http(analytics::performance),
+    ),
+    ("analytics-export-csv", Handler::Http(analytics::export_csv)),
+    (
+        "analytics-export-json",
+        Handler::Http(analytics::export_json),
+    ),
+    (
+        "admin-analytics-overview",
+        Handler::Http(analytics::admin_overview),
+    ),
+    (
+        "admin-analytics-top-users",
+        Handler::Http(analytics::admin_top_users),
+    ),
+];
 
 /// The handler of the binary `name`.
 pub fn by_binary(name: &str) -> Option<Handler> {

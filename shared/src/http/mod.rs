@@ -75,6 +75,36 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A whole number in `min..=max`, or `None` when absent; a 400 naming `name` otherwise.
+    pub fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        let value: i64 = raw.trim().parse().map_err(|_| {
+            ApiError::invalid(name, format!("{name} must be a whole number, not {raw:?}"))
+        })?;
+        if value < min || value > max {
+            return Err(ApiError::invalid(
+                name,
+                format!("{name} must be between {min} and {max}"),
+            ));
+        }
+        Ok(Some(value))
+    }
+
+    /// `true` or `false`, or `None` when absent.
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(raw) => Err(ApiError::invalid(
+                name,
+                format!("{name} must be true or false, not {raw:?}"),
+            )),
+        }
+    }
+
     /// The user whose data a read concerns: the caller, or for an admin any `user_id`.
     pub fn target_user(&self, caller: &Identity) -> Result<UserId, ApiError> {
         match self.get("user_id") {

@@ -5,6 +5,7 @@
 pub mod dynamodb;
 pub mod keys;
 pub mod memory;
+pub mod usage;
 
 use std::future::Future;
 
