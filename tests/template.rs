@@ -133,8 +133,10 @@ fn each_function_is_granted_exactly_the_tables_and_queues_it_is_configured_with(
         referenced(&props["Policies"], &mut granted);
         let mut configured = BTreeSet::new();
         referenced(&props["Environment"], &mut configured);
-        // A consumed queue is granted through its event source, not named in the environment.
+        // SAM grants a consumed queue through its event source, and the function reads it from
+        // the event rather than from its environment.
         for source in &f.queue_sources {
+            granted.insert(source.queue.clone());
             configured.insert(source.queue.clone());
         }
         let granted: BTreeSet<_> = granted.intersection(&stateful).cloned().collect();
