@@ -1,17 +1,117 @@
-//! Demo data for `make dev`, written through the same store adapters the functions use.
+//! Demo data for `make dev`, written through the same adapters the functions use: a few unread
+//! notifications and 90 days of usage for `demo-user` (plus three more users for the admin
+//! views). Event ids are deterministic, so loading twice counts nothing twice.
 
 use anyhow::Result;
+use chrono::{Duration, DurationRound, Utc};
 use meterbell::domain::UserId;
 use meterbell::notification::{Notification, NotificationType};
 use meterbell::store::dynamodb::Notifications;
+use meterbell::store::usage::UsageStore;
 use meterbell::store::NotificationCounts;
+use meterbell::usage::event::{UsageEvent, Window};
+use serde_json::json;
 
 use crate::stack::LocalStack;
 
 pub const DEMO_USER: &str = "demo-user";
 pub const DEMO_ADMIN: &str = "demo-admin";
+const OTHER_USERS: [&str; 3] = ["acme-corp", "globex", "initech"];
+const DAYS: i64 = 90;
 
-/// Gives the demo user a few unread notifications, once (a second run finds them and stops).
+/// A small deterministic generator: the same demo every time.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// (provider, model, endpoint, cost per 1k input tokens, per 1k output tokens, in micro-USD)
+const MODELS: [(&str, &str, &str, i64, i64); 5] = [
+    ("openai", "gpt-4o", "/v1/chat/completions", 2_500, 10_000),
+    ("openai", "gpt-4o-mini", "/v1/chat/completions", 150, 600),
+    ("openai", "text-embedding-3-small", "/v1/embeddings", 20, 0),
+    (
+        "anthropic",
+        "claude-sonnet-4",
+        "/v1/messages",
+        3_000,
+        15_000,
+    ),
+    ("anthropic", "claude-haiku-4", "/v1/messages", 800, 4_000),
+];
+
+pub fn demo_events(user: &str, per_day: u64, seed: u64) -> Vec<serde_json::Value> {
+    let mut rng = Lcg(seed);
+    let today = Utc::now()
+        .duration_trunc(Duration::days(1))
+        .unwrap_or_else(|_| Utc::now());
+    let mut out = vec![];
+    for day in 0..DAYS {
+        let start = today - Duration::days(day);
+        let n = per_day / 2 + rng.below(per_day + 1);
+        for i in 0..n {
+            // Office hours are busier: most requests between 08:00 and 18:00 UTC.
+            let hour = if rng.below(4) == 0 {
+                rng.below(24)
+            } else {
+                8 + rng.below(10)
+            };
+            let at =
+                start + Duration::hours(hour as i64) + Duration::seconds(rng.below(3600) as i64);
+            if at > Utc::now() {
+                continue;
+            }
+            let (provider, model, endpoint, cin, cout) =
+                MODELS[rng.below(MODELS.len() as u64) as usize];
+            let input = 100 + rng.below(3000) as i64;
+            let output = if cout == 0 {
+                0
+            } else {
+                20 + rng.below(800) as i64
+            };
+            let cost = (input * cin + output * cout) / 1000;
+            let status = match rng.below(100) {
+                0..=1 => 500,
+                2..=4 => 429,
+                _ => 200,
+            };
+            let latency = 80
+                + rng.below(400)
+                + if model.contains("4o") || model.contains("sonnet") {
+                    rng.below(2000)
+                } else {
+                    0
+                };
+            out.push(json!({
+                "event_id": format!("demo-{user}-{day}-{i}"), "user_id": user, "timestamp": at.to_rfc3339(),
+                "kind": "request", "provider": provider, "model": model, "endpoint": endpoint,
+                "status_code": status, "latency_ms": latency, "input_tokens": input, "output_tokens": output,
+                "credits": cost / 100, "cost_usd": cost as f64 / 1e6, "description": format!("{model} call"),
+            }));
+        }
+        if day % 30 == 5 {
+            out.push(
+                json!({"event_id": format!("demo-{user}-pay-{day}"), "user_id": user,
+                "timestamp": (start + Duration::hours(9)).to_rfc3339(), "kind": "payment",
+                "status": "succeeded", "amount_usd": 50, "credits": 50_000}),
+            );
+        }
+    }
+    out
+}
+
+/// Loads the demo once (a second run finds it and stops).
 pub async fn seed(stack: &LocalStack) -> Result<()> {
     let table = stack
         .resolver
@@ -21,37 +121,67 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
         .unwrap_or_else(|| "NotificationsTable".into());
     let store = Notifications::new(stack.clients.dynamodb.clone(), table);
     let user = UserId::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
-    if store.unread_count(&user).await? > 0 {
+    if store.unread_count(&user).await? == 0 {
+        let expires_at = (Utc::now() + Duration::days(400)).timestamp();
+        let demo = [
+            (
+                NotificationType::Info,
+                "Welcome to Meterbell",
+                "Your usage analytics and alerts live here.",
+                None,
+            ),
+            (
+                NotificationType::Warning,
+                "Low Credits",
+                "Your credit balance is low (500 credits remaining).",
+                Some(json!({"credits_remaining": 500})),
+            ),
+            (
+                NotificationType::Success,
+                "Payment successful",
+                "We received your payment of $50.00.",
+                None,
+            ),
+        ];
+        for (kind, title, message, data) in demo {
+            store
+                .insert(
+                    &Notification::new(user.clone(), kind, title, message, data),
+                    expires_at,
+                )
+                .await?;
+        }
+    }
+    let usage = UsageStore::new(
+        stack.clients.dynamodb.clone(),
+        stack.resolver.refs.get("EventsTable").map(String::as_str),
+        stack.resolver.refs.get("RollupsTable").map(String::as_str),
+        400,
+    );
+    // Only the demo writes for these users, so their totals say whether it is loaded.
+    let marker = UserId::parse(OTHER_USERS[0]).map_err(anyhow::Error::msg)?;
+    if usage.credit_totals(&marker).await? != (0, 0, 0) {
         return Ok(());
     }
-    let expires_at = (chrono::Utc::now() + chrono::Duration::days(400)).timestamp();
-    let demo = [
-        (
-            NotificationType::Info,
-            "Welcome to Meterbell",
-            "Your usage analytics and alerts live here.",
-            None,
-        ),
-        (
-            NotificationType::Warning,
-            "Low Credits",
-            "Your credit balance is low (500 credits remaining).",
-            Some(serde_json::json!({"credits_remaining": 500})),
-        ),
-        (
-            NotificationType::Success,
-            "Payment successful",
-            "We received your payment of $50.00.",
-            None,
-        ),
-    ];
-    for (kind, title, message, data) in demo {
-        store
-            .insert(
-                &Notification::new(user.clone(), kind, title, message, data),
-                expires_at,
-            )
-            .await?;
+    let window = Window {
+        now: Utc::now(),
+        retention_days: 400,
+    };
+    let mut loaded = 0;
+    for (i, who) in std::iter::once(DEMO_USER).chain(OTHER_USERS).enumerate() {
+        let per_day = if i == 0 { 40 } else { 10 };
+        let events: Vec<UsageEvent> = demo_events(who, per_day, 7 + i as u64)
+            .iter()
+            .filter_map(|raw| UsageEvent::parse(raw, window).ok())
+            .collect();
+        for batch in events.chunks(100) {
+            usage.record(batch).await?;
+        }
+        loaded += events.len();
     }
+    eprintln!(
+        "demo data: {loaded} usage events over {DAYS} days for {DEMO_USER} and {} more users",
+        OTHER_USERS.len()
+    );
     Ok(())
 }
