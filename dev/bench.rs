@@ -172,3 +172,247 @@ pub fn cold_start(template: &Template, bin_dir: &Path, runs: usize) -> Result<()
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------- analytics
+
+pub mod analytics {
+    //! Ingest rate and write units, read cost against event count, export rate and memory.
+    //! Needs the emulators (scripts/bench.sh starts its own).
+
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use anyhow::{anyhow, Result};
+    use chrono::{Duration, DurationRound, Utc};
+    use meterbell::domain::UserId;
+    use meterbell::store::usage::{process_stats, UsageStore};
+    use meterbell::usage::event::{UsageEvent, Window};
+    use serde_json::json;
+
+    use crate::local_api::Router;
+    use crate::stack::LocalStack;
+    use crate::tokens::{mint, DEV_JWT_SECRET};
+
+    fn store(stack: &LocalStack) -> UsageStore {
+        UsageStore::new(
+            stack.clients.dynamodb.clone(),
+            stack.resolver.refs.get("EventsTable").map(String::as_str),
+            stack.resolver.refs.get("RollupsTable").map(String::as_str),
+            400,
+        )
+    }
+
+    /// `n` request events for `user`, spread evenly over the last `days` days.
+    pub fn events(user: &str, n: usize, days: i64, tag: &str) -> Vec<UsageEvent> {
+        let now = Utc::now() - Duration::minutes(1);
+        let span = Duration::days(days).num_seconds();
+        let models = [
+            "gpt-4o",
+            "gpt-4o-mini",
+            "claude-sonnet-4",
+            "claude-haiku-4",
+            "text-embedding-3-small",
+        ];
+        let endpoints = ["/v1/chat/completions", "/v1/messages", "/v1/embeddings"];
+        let window = Window {
+            now: Utc::now(),
+            retention_days: 400,
+        };
+        (0..n)
+            .filter_map(|i| {
+                let at = now - Duration::seconds((i as i64 * 7919) % span.max(1));
+                let raw = json!({"event_id": format!("bench-{tag}-{i}"), "user_id": user, "timestamp": at.to_rfc3339(),
+                    "kind": "request", "provider": if i % 2 == 0 { "openai" } else { "anthropic" },
+                    "model": models[i % models.len()], "endpoint": endpoints[i % endpoints.len()],
+                    "status_code": if i % 31 == 0 { 500 } else { 200 }, "latency_ms": 50 + (i * 37) % 3000,
+                    "input_tokens": 100 + i % 900, "output_tokens": 10 + i % 300, "credits": 1 + i % 50,
+                    "cost_usd": ((1 + i % 50) as f64) / 10_000.0, "description": "bench"});
+                UsageEvent::parse(&raw, window).ok()
+            })
+            .collect()
+    }
+
+    /// Records `events` in batches of `batch` from `workers` concurrent tasks.
+    async fn ingest(
+        stack: &LocalStack,
+        events: Vec<UsageEvent>,
+        batch: usize,
+        workers: usize,
+    ) -> Result<f64> {
+        let batches: Vec<Vec<UsageEvent>> =
+            events.chunks(batch).map(<[UsageEvent]>::to_vec).collect();
+        let queue = Arc::new(tokio::sync::Mutex::new(batches));
+        let mut tasks = vec![];
+        let start = Instant::now();
+        for _ in 0..workers {
+            let queue = queue.clone();
+            let store = store(stack);
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Some(next) = queue.lock().await.pop() else {
+                        return Ok::<_, anyhow::Error>(());
+                    };
+                    store.record(&next).await?;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    }
+
+    pub async fn run(stack: &LocalStack, sizes: &[usize]) -> Result<()> {
+        println!(
+            "\ningest: {} worker tasks in one process, events of 20 users over 2 days",
+            8
+        );
+        println!(
+            "{:>6} {:>8} {:>9} {:>10} {:>12}",
+            "batch", "events", "seconds", "events/s", "WCU/event"
+        );
+        for (batch, n) in [(1usize, 400usize), (25, 2500), (100, 5000)] {
+            let tag = format!("ingest{batch}-{}", uuid::Uuid::new_v4().simple());
+            let mut all = vec![];
+            for u in 0..20 {
+                all.extend(events(
+                    &format!("bench-{tag}-u{u}"),
+                    n / 20,
+                    2,
+                    &format!("{tag}-{u}"),
+                ));
+            }
+            let (_, _, w0) = process_stats();
+            let secs = ingest(stack, all, batch, 8).await?;
+            let (_, _, w1) = process_stats();
+            println!(
+                "{batch:>6} {n:>8} {secs:>9.2} {:>10.0} {:>12.2}",
+                n as f64 / secs,
+                (w1 - w0) / n as f64
+            );
+        }
+
+        println!("\nreads for one user, events spread over 90 days (handler time includes JSON)");
+        println!(
+            "{:>8} {:<34} {:>7} {:>9} {:>9}",
+            "events", "route", "items", "RCU", "ms"
+        );
+        let secret = stack
+            .resolver
+            .parameters
+            .get("JwtSecret")
+            .cloned()
+            .unwrap_or_else(|| DEV_JWT_SECRET.into());
+        let router = Router::from_stack(stack)?;
+        for &n in sizes {
+            let user = format!("bench-reader-{n}-{}", uuid::Uuid::new_v4().simple());
+            ingest(stack, events(&user, n, 90, &user), 100, 8).await?;
+            let auth = vec![(
+                "authorization".to_owned(),
+                format!("Bearer {}", mint(&secret, &user, &[], 3600)?),
+            )];
+            for route in [
+                "analytics/summary?days=90",
+                "analytics/time-series?granularity=hour&days=7",
+                "analytics/performance?days=90",
+            ] {
+                let (i0, r0, _) = process_stats();
+                let start = Instant::now();
+                let res = router
+                    .handle("GET", &format!("/prod/api/v1/{route}"), &auth, b"")
+                    .await;
+                let ms = start.elapsed().as_secs_f64() * 1e3;
+                if res.status != 200 {
+                    return Err(anyhow!("{route}: {}", String::from_utf8_lossy(&res.body)));
+                }
+                let (i1, r1, _) = process_stats();
+                println!(
+                    "{n:>8} {route:<34} {:>7} {:>9.1} {ms:>9.1}",
+                    i1 - i0,
+                    r1 - r0
+                );
+            }
+            if n == *sizes.last().unwrap_or(&0) {
+                // Baseline: what answering from raw events would read.
+                let (i0, r0, _) = process_stats();
+                let start = Instant::now();
+                let s = store(stack);
+                let uid = UserId::parse(&user).map_err(anyhow::Error::msg)?;
+                let from = Utc::now().duration_trunc(Duration::days(1))? - Duration::days(89);
+                let mut after: Option<String> = None;
+                loop {
+                    let (_, next) = s
+                        .events_page(
+                            &uid,
+                            from,
+                            Utc::now() + Duration::days(1),
+                            after.as_deref(),
+                            5000,
+                        )
+                        .await?;
+                    match next {
+                        Some(p) => after = Some(p),
+                        None => break,
+                    }
+                }
+                let (i1, r1, _) = process_stats();
+                println!(
+                    "{n:>8} {:<34} {:>7} {:>9.1} {:>9.1}",
+                    "baseline: query all raw events",
+                    i1 - i0,
+                    r1 - r0,
+                    start.elapsed().as_secs_f64() * 1e3
+                );
+            }
+            println!("{n:>8} {:<34}", format!("(export user id: {user})"));
+        }
+        Ok(())
+    }
+
+    /// Runs in a child process: pages through the user's CSV export, then reports
+    /// rows, seconds and peak resident memory (VmHWM).
+    pub async fn export_child(stack: &LocalStack, user: &str) -> Result<()> {
+        let secret = stack
+            .resolver
+            .parameters
+            .get("JwtSecret")
+            .cloned()
+            .unwrap_or_else(|| DEV_JWT_SECRET.into());
+        let router = Router::from_stack(stack)?;
+        let auth = vec![(
+            "authorization".to_owned(),
+            format!("Bearer {}", mint(&secret, user, &[], 3600)?),
+        )];
+        let mut path = "/prod/api/v1/analytics/export/csv?days=90".to_owned();
+        let mut rows = 0usize;
+        let start = Instant::now();
+        loop {
+            let res = router.handle("GET", &path, &auth, b"").await;
+            if res.status != 200 {
+                return Err(anyhow!("export: {}", String::from_utf8_lossy(&res.body)));
+            }
+            rows += res
+                .body
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                .saturating_sub(1);
+            match res.headers.iter().find(|(k, _)| k == "x-next-cursor") {
+                Some((_, c)) => path = format!("/prod/api/v1/analytics/export/csv?cursor={c}"),
+                None => break,
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        let hwm = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .unwrap_or("VmHWM: 0 kB")
+            .to_owned();
+        println!(
+            "{rows} {secs:.3} {}",
+            hwm.split_whitespace().nth(1).unwrap_or("0")
+        );
+        Ok(())
+    }
+}

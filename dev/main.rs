@@ -128,6 +128,17 @@ async fn run() -> Result<()> {
             Ok(())
         }
         "serve" => serve(stack, &args).await,
+        "bench-analytics" => {
+            let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+                .unwrap_or_else(|_| "1000,10000,100000".into())
+                .split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect();
+            meterbell_dev::bench::analytics::run(&stack, &sizes).await
+        }
+        "bench-export-child" => {
+            meterbell_dev::bench::analytics::export_child(&stack, &args.sub).await
+        }
         other => bail!("unknown command {other}; use provision, serve or token"),
     }
 }

@@ -1,10 +1,27 @@
 #!/usr/bin/env bash
-# make bench: release builds of every function, then the figures. Numbers are of this machine.
+# make bench: release builds, then every figure. Numbers are of this machine: compare rows of one
+# run, not runs on different machines. The emulators run on their own ports and are stopped after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/toolchain.sh
-echo "== release build of every function (and the empty baseline)"
-cargo build --release --quiet -p meterbell-functions
-cargo build --quiet -p meterbell-dev --bin meterbell-dev
+export MB_STACK_NAME=bench MB_DYNAMODB_PORT=${MB_BENCH_DYNAMODB_PORT:-8400} MB_MOTO_PORT=${MB_BENCH_MOTO_PORT:-5400}
+echo "== release build of every function (and the empty baseline) and of the bench driver"
+cargo build --release --quiet -p meterbell-functions -p meterbell-dev
+bin="${CARGO_TARGET_DIR:-target}/release/meterbell-dev"
 echo
-"${CARGO_TARGET_DIR:-target}/debug/meterbell-dev" bench-cold-start
+"$bin" bench-cold-start
+
+echo
+echo "== analytics (DynamoDB Local)"
+trap 'scripts/stack.sh stop' EXIT
+scripts/stack.sh start
+source scripts/env.sh
+export RUST_LOG=warn
+"$bin" bench-analytics | tee .local/bench-analytics.txt
+echo
+echo "export: CSV pages followed to the end, each run in a fresh process (peak RSS = VmHWM)"
+printf '%8s %9s %10s %12s\n' rows seconds rows/s "peak RSS MB"
+for user in $(grep -o 'export user id: [^)]*' .local/bench-analytics.txt | awk '{print $4}'); do
+  read -r rows secs kb < <("$bin" bench-export-child --sub "$user" --no-seed)
+  awk -v r="$rows" -v s="$secs" -v k="$kb" 'BEGIN { printf "%8d %9.2f %10.0f %12.1f\n", r, s, r / s, k / 1024 }'
+done

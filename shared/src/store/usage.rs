@@ -9,6 +9,7 @@
 //! can never count an event twice, and an accepted event is always in its rollups.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
@@ -48,6 +49,46 @@ pub struct Stats {
     pub read_units: f64,
     pub write_units: f64,
     pub transactions: usize,
+}
+
+/// What every store in this process has charged so far: for the benchmark and metrics.
+pub struct ProcessStats {
+    items_read: AtomicU64,
+    read_milli_units: AtomicU64,
+    write_milli_units: AtomicU64,
+}
+
+static PROCESS: ProcessStats = ProcessStats {
+    items_read: AtomicU64::new(0),
+    read_milli_units: AtomicU64::new(0),
+    write_milli_units: AtomicU64::new(0),
+};
+
+impl ProcessStats {
+    fn add(&self, before: &Stats, after: &Stats) {
+        let milli = |x: f64| (x * 1000.0).round().max(0.0) as u64;
+        self.items_read.fetch_add(
+            (after.items_read - before.items_read) as u64,
+            Ordering::Relaxed,
+        );
+        self.read_milli_units.fetch_add(
+            milli(after.read_units - before.read_units),
+            Ordering::Relaxed,
+        );
+        self.write_milli_units.fetch_add(
+            milli(after.write_units - before.write_units),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// (items read, read units, write units) charged by all usage stores of this process.
+pub fn process_stats() -> (u64, f64, f64) {
+    (
+        PROCESS.items_read.load(Ordering::Relaxed),
+        PROCESS.read_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
+        PROCESS.write_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
+    )
 }
 
 pub struct UsageStore {
@@ -154,7 +195,9 @@ impl UsageStore {
 
     fn charge(&self, f: impl FnOnce(&mut Stats)) {
         if let Ok(mut s) = self.stats.lock() {
+            let before = *s;
             f(&mut s);
+            PROCESS.add(&before, &s);
         }
     }
 
