@@ -49,6 +49,8 @@ pub struct Stats {
     pub read_units: f64,
     pub write_units: f64,
     pub transactions: usize,
+    /// Transactions retried because another writer held one of their items.
+    pub conflicts: usize,
 }
 
 /// What every store in this process has charged so far: for the benchmark and metrics.
@@ -326,6 +328,7 @@ impl UsageStore {
                     }
                     Err(WriteError::Conflict(why)) => {
                         attempt += 1;
+                        self.charge(|s| s.conflicts += 1);
                         if attempt > CONFLICT_RETRIES {
                             return Err(StoreError::Dynamo(format!(
                                 "transaction kept conflicting: {why}"
