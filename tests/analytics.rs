@@ -253,8 +253,16 @@ async fn a_time_zone_moves_events_to_their_local_day() {
     let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
     // The four local days starting at local midnight of D's date.
     let local_d = f.d.date_naive();
-    let start = meterbell::usage::period::local_midnight(tz, local_d);
-    let end = meterbell::usage::period::local_midnight(tz, local_d + Duration::days(4));
+    // Local midnights worked out with chrono-tz, independently of the code under test.
+    let midnight = |d: NaiveDate| {
+        use chrono::TimeZone;
+        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let start = midnight(local_d);
+    let end = midnight(local_d + Duration::days(4));
     let path = format!(
         "analytics/time-series?granularity=day&tz=America/New_York&start={}&end={}",
         iso(start),

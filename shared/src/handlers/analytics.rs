@@ -121,15 +121,15 @@ struct PeriodOut {
     start: String,
     end: String,
     days: i64,
-    timezone: &'static str,
+    timezone: String,
 }
 
 fn period_json(p: &Period) -> PeriodOut {
     PeriodOut {
-        start: p.start.with_timezone(&p.tz).to_rfc3339(),
-        end: p.end.with_timezone(&p.tz).to_rfc3339(),
+        start: p.tz.local(p.start).to_rfc3339(),
+        end: p.tz.local(p.end).to_rfc3339(),
         days: p.days,
-        timezone: p.tz.name(),
+        timezone: p.tz.name().to_owned(),
     }
 }
 
@@ -278,7 +278,7 @@ struct Point {
 struct TimeSeriesOut {
     granularity: &'static str,
     period_days: i64,
-    timezone: &'static str,
+    timezone: String,
     data_points: usize,
     data: Vec<Point>,
 }
@@ -310,7 +310,7 @@ async fn get_time_series(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
     let body = TimeSeriesOut {
         granularity: granularity.as_str(),
         period_days: read.period.days,
-        timezone: read.period.tz.name(),
+        timezone: read.period.tz.name().to_owned(),
         data_points: data.len(),
         data,
     };
@@ -538,7 +538,7 @@ struct OverallOut {
 struct PeakHour {
     hour: usize,
     requests: i64,
-    timezone: &'static str,
+    timezone: String,
 }
 
 #[derive(Serialize)]
@@ -576,7 +576,7 @@ async fn get_performance(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
             let instant = date.and_hms_opt(u32::from(*h), 0, 0).map(|d| d.and_utc());
             if let Some(instant) = instant {
                 if instant >= read.period.start && instant < read.period.end {
-                    by_local_hour[instant.with_timezone(&read.period.tz).hour() as usize] += n;
+                    by_local_hour[read.period.tz.local(instant).hour() as usize] += n;
                 }
             }
         }
@@ -589,7 +589,7 @@ async fn get_performance(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
         .map(|(h, n)| PeakHour {
             hour: h,
             requests: *n,
-            timezone: read.period.tz.name(),
+            timezone: read.period.tz.name().to_owned(),
         });
     let most_used = total
         .endpoints
@@ -805,7 +805,7 @@ async fn get_export_csv(app: &App, req: &Request) -> Result<HttpResponse, ApiErr
     ])
     .map_err(fail)?;
     for r in &page.rows {
-        let local = r.at.with_timezone(&page.period.tz);
+        let local = page.period.tz.local(r.at);
         w.write_record([
             local.format("%Y-%m-%d").to_string(),
             local.format("%H:%M:%S").to_string(),
@@ -873,7 +873,7 @@ async fn get_export_json(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
         .rows
         .iter()
         .map(|r| {
-            let local = r.at.with_timezone(&page.period.tz);
+            let local = page.period.tz.local(r.at);
             ExportRowOut {
                 event_id: &r.event_id,
                 timestamp: local.to_rfc3339(),

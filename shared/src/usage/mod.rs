@@ -5,3 +5,4 @@ pub mod histogram;
 pub mod money;
 pub mod period;
 pub mod rollup;
+pub mod zone;

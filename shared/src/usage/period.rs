@@ -2,8 +2,9 @@
 //! explicit `start`..`end` (end exclusive), in a time zone that decides where days, ISO weeks
 //! and months begin. Rollups are hourly, so every boundary must fall on a whole UTC hour.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
+
+use super::zone::Zone;
 
 use crate::error::ApiError;
 
@@ -14,7 +15,7 @@ pub const DEFAULT_DAYS: i64 = 30;
 pub struct Period {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    pub tz: Tz,
+    pub tz: Zone,
     /// Whole days covered (rounded up): the contract's `period_days`.
     pub days: i64,
 }
@@ -52,18 +53,8 @@ impl Granularity {
 }
 
 /// UTC instant where local `date` begins in `tz` (the first existing local time that day).
-pub fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    for hour in 0..24 {
-        if let Some(t) = date
-            .and_hms_opt(hour, 0, 0)
-            .and_then(|n| tz.from_local_datetime(&n).earliest())
-        {
-            return t.with_timezone(&Utc);
-        }
-    }
-    date.and_hms_opt(0, 0, 0)
-        .map(|n| n.and_utc())
-        .unwrap_or_default()
+pub fn local_midnight(tz: &Zone, date: NaiveDate) -> DateTime<Utc> {
+    tz.midnight(date)
 }
 
 fn whole_hour(t: &DateTime<Utc>) -> bool {
@@ -79,9 +70,9 @@ impl Period {
         tz: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Self, ApiError> {
-        let tz: Tz = match tz {
-            None => Tz::UTC,
-            Some(name) => name.parse().map_err(|_| {
+        let tz: Zone = match tz {
+            None => Zone::utc(),
+            Some(name) => Zone::parse(name).ok_or_else(|| {
                 ApiError::invalid(
                     "tz",
                     format!("tz must be an IANA time zone such as Europe/Paris, not {name:?}"),
@@ -162,10 +153,10 @@ impl Period {
                         n
                     }
                 };
-                let today = now.with_timezone(&tz).date_naive();
+                let today = tz.local(now).date_naive();
                 let first = today - Duration::days(n - 1);
-                let start = local_midnight(tz, first);
-                let end = local_midnight(tz, today + Duration::days(1));
+                let start = local_midnight(&tz, first);
+                let end = local_midnight(&tz, today + Duration::days(1));
                 Period {
                     start,
                     end,
@@ -183,7 +174,7 @@ impl Period {
             if !whole_hour(&bucket.start) || !whole_hour(&bucket.end) {
                 return Err(ApiError::invalid(
                     "tz",
-                    format!("{} is offset from UTC by a fraction of an hour, which hourly rollups cannot split; use a whole-hour zone or UTC", self.tz),
+                    format!("{} is offset from UTC by a fraction of an hour, which hourly rollups cannot split; use a whole-hour zone or UTC", self.tz.name()),
                 ));
             }
         }
@@ -197,20 +188,20 @@ impl Period {
         let mut out = vec![];
         let mut t = self.start;
         while t < self.end {
-            let local = t.with_timezone(&self.tz);
+            let local = self.tz.local(t);
             let date = local.date_naive();
             let (label, next) = match granularity {
                 Granularity::Hour => (local.to_rfc3339(), t + Duration::hours(1)),
                 Granularity::Day => (
                     date.to_string(),
-                    local_midnight(self.tz, date + Duration::days(1)),
+                    local_midnight(&self.tz, date + Duration::days(1)),
                 ),
                 Granularity::Week => {
                     let monday =
                         date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
                     (
                         monday.to_string(),
-                        local_midnight(self.tz, monday + Duration::days(7)),
+                        local_midnight(&self.tz, monday + Duration::days(7)),
                     )
                 }
                 Granularity::Month => {
@@ -223,7 +214,7 @@ impl Period {
                     .unwrap_or(first + Duration::days(31));
                     (
                         format!("{:04}-{:02}", first.year(), first.month()),
-                        local_midnight(self.tz, next_month),
+                        local_midnight(&self.tz, next_month),
                     )
                 }
             };
