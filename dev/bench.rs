@@ -185,7 +185,7 @@ pub mod analytics {
     use anyhow::{anyhow, Result};
     use chrono::{Duration, DurationRound, Utc};
     use meterbell::domain::UserId;
-    use meterbell::store::usage::{process_stats, UsageStore};
+    use meterbell::store::usage::{process_conflicts, process_stats, UsageStore};
     use meterbell::usage::event::{UsageEvent, Window};
     use serde_json::json;
 
@@ -263,13 +263,14 @@ pub mod analytics {
     }
 
     pub async fn run(stack: &LocalStack, sizes: &[usize]) -> Result<()> {
+        let workers: usize = std::env::var("BENCH_WORKERS")
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(8);
+        println!("\ningest: {workers} worker tasks in one process, events of 20 users over 2 days");
         println!(
-            "\ningest: {} worker tasks in one process, events of 20 users over 2 days",
-            8
-        );
-        println!(
-            "{:>6} {:>8} {:>9} {:>10} {:>12}",
-            "batch", "events", "seconds", "events/s", "WCU/event"
+            "{:>6} {:>8} {:>9} {:>10} {:>12} {:>10}",
+            "batch", "events", "seconds", "events/s", "WCU/event", "retried"
         );
         for (batch, n) in [(1usize, 400usize), (25, 2500), (100, 5000)] {
             let tag = format!("ingest{batch}-{}", uuid::Uuid::new_v4().simple());
@@ -283,10 +284,12 @@ pub mod analytics {
                 ));
             }
             let (_, _, w0) = process_stats();
-            let secs = ingest(stack, all, batch, 8).await?;
+            let c0 = process_conflicts();
+            let secs = ingest(stack, all, batch, workers).await?;
             let (_, _, w1) = process_stats();
+            let retried = process_conflicts() - c0;
             println!(
-                "{batch:>6} {n:>8} {secs:>9.2} {:>10.0} {:>12.2}",
+                "{batch:>6} {n:>8} {secs:>9.2} {:>10.0} {:>12.2} {retried:>10}",
                 n as f64 / secs,
                 (w1 - w0) / n as f64
             );

@@ -29,7 +29,10 @@ pub fn template() -> Template {
 /// an integration test never skips silently.
 pub async fn stack() -> LocalStack {
     // Logs go through the test harness, so a failing test shows its own and others stay quiet.
-    let _ = tracing_subscriber::fmt().with_test_writer().with_max_level(tracing::Level::INFO).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
     let endpoints = Endpoints::from_env().unwrap_or_else(|e| panic!("{e:#}"));
     let clients = Clients::local(&endpoints);
     let resolver = PROVISIONED

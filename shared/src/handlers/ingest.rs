@@ -217,70 +217,115 @@ async fn post_events(app: &App, req: &Request) -> Result<HttpResponse, ApiError>
 
 /// `UsageEventsQueue` consumer. A message that can never succeed (not JSON, not events, or
 /// events that fail validation) goes to the dead-letter queue at once with its reason, rather
-/// than being retried; a message that failed for a passing reason is retried by SQS.
+/// than being retried. The valid events of the whole batch are recorded together — fewer, fuller
+/// transactions — and if that fails for a passing reason every message that carried them is
+/// reported failed and retried by SQS; exactly-once recording makes the retry safe.
 pub fn usage_consumer(app: std::sync::Arc<App>, event: SqsEvent) -> super::SqsFuture {
     Box::pin(async move {
-        let mut failures = vec![];
-        let (mut dead, mut done) = (0, 0);
-        for record in event.records {
+        let mut failed: Vec<String> = vec![];
+        let mut carriers: Vec<String> = vec![];
+        let mut events: Vec<Value> = vec![];
+        let mut dead = 0;
+        for record in &event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            match consume(&app, &record).await {
-                Ok(Consumed::Done) => done += 1,
-                Ok(Consumed::DeadLettered) => dead += 1,
+            match prepare(&app, record).await {
+                Ok(valid) if valid.is_empty() => dead += 1,
+                Ok(valid) => {
+                    events.extend(valid);
+                    carriers.push(id);
+                }
                 Err(e) => {
                     tracing::error!(message_id = id, error = ?e, "usage message failed; SQS will retry it");
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    failures.push(f);
+                    failed.push(id);
+                }
+            }
+        }
+        if !events.is_empty() {
+            match ingest(&app, &events).await {
+                Ok((report, rejected)) => {
+                    tracing::info!(
+                        accepted = report.accepted,
+                        duplicates = report.duplicates,
+                        "usage batch recorded"
+                    );
+                    if !rejected.is_empty() {
+                        // Only an event that aged past retention between the two checks lands here.
+                        if let Err(e) = dead_letter_events(&app, rejected).await {
+                            tracing::error!(error = ?e, "could not dead-letter late rejections; retrying the batch");
+                            failed.append(&mut carriers);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = ?e, messages = carriers.len(), "recording the batch failed; SQS will retry its messages");
+                    failed.append(&mut carriers);
                 }
             }
         }
         tracing::info!(
-            done,
+            messages = event.records.len(),
             dead_lettered = dead,
-            retried = failures.len(),
+            retried = failed.len(),
             "usage batch"
         );
         let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures;
+        response.batch_item_failures = failed
+            .into_iter()
+            .map(|id| {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id;
+                f
+            })
+            .collect();
         response
     })
 }
 
-enum Consumed {
-    Done,
-    DeadLettered,
-}
-
-async fn consume(app: &App, record: &SqsMessage) -> Result<Consumed, ApiError> {
+/// The valid events of one message; invalid content is dead-lettered with its reason.
+async fn prepare(app: &App, record: &SqsMessage) -> Result<Vec<Value>, ApiError> {
     let body = record.body.as_deref().unwrap_or_default();
     let raw = match serde_json::from_str::<Value>(body) {
-        Err(e) => return dead_letter(app, body, &format!("body is not JSON: {e}")).await,
+        Err(e) => {
+            dead_letter(app, body, &format!("body is not JSON: {e}")).await?;
+            return Ok(vec![]);
+        }
         Ok(v) => match events_of(v, true) {
-            Err(why) => return dead_letter(app, body, &why).await,
+            Err(why) => {
+                dead_letter(app, body, &why).await?;
+                return Ok(vec![]);
+            }
             Ok(list) => list,
         },
     };
-    let (report, rejected) = ingest(app, &raw).await?;
-    if !rejected.is_empty() {
-        let reasons: Vec<String> = rejected
-            .iter()
-            .map(|(_, r)| format!("{}: {}", r.field, r.reason))
-            .collect();
-        let events: Vec<Value> = rejected.into_iter().map(|(v, _)| v).collect();
-        let body = serde_json::to_string(&events).map_err(|e| ApiError::Unexpected(e.into()))?;
-        dead_letter(app, &body, &reasons.join("; ")).await?;
+    let window = Window {
+        now: Utc::now(),
+        retention_days: app.config().retention_days,
+    };
+    let mut valid = vec![];
+    let mut rejected = vec![];
+    for item in raw {
+        match UsageEvent::parse(&item, window) {
+            Ok(_) => valid.push(item),
+            Err(r) => rejected.push((item, r)),
+        }
     }
-    tracing::info!(
-        accepted = report.accepted,
-        duplicates = report.duplicates,
-        rejected = report.rejected,
-        "usage message"
-    );
-    Ok(Consumed::Done)
+    if !rejected.is_empty() {
+        dead_letter_events(app, rejected).await?;
+    }
+    Ok(valid)
 }
 
-async fn dead_letter(app: &App, body: &str, reason: &str) -> Result<Consumed, ApiError> {
+async fn dead_letter_events(app: &App, rejected: Vec<(Value, Rejection)>) -> Result<(), ApiError> {
+    let reasons: Vec<String> = rejected
+        .iter()
+        .map(|(_, r)| format!("{}: {}", r.field, r.reason))
+        .collect();
+    let events: Vec<Value> = rejected.into_iter().map(|(v, _)| v).collect();
+    let body = serde_json::to_string(&events).map_err(|e| ApiError::Unexpected(e.into()))?;
+    dead_letter(app, &body, &reasons.join("; ")).await
+}
+
+async fn dead_letter(app: &App, body: &str, reason: &str) -> Result<(), ApiError> {
     let dlq = require(
         &app.config().resources.usage_events_dlq_url,
         "USAGE_EVENTS_DLQ_URL",
@@ -308,5 +353,5 @@ async fn dead_letter(app: &App, body: &str, reason: &str) -> Result<Consumed, Ap
                 aws_sdk_sqs::error::DisplayErrorContext(e)
             ))
         })?;
-    Ok(Consumed::DeadLettered)
+    Ok(())
 }

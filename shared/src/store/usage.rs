@@ -58,17 +58,23 @@ pub struct ProcessStats {
     items_read: AtomicU64,
     read_milli_units: AtomicU64,
     write_milli_units: AtomicU64,
+    conflicts: AtomicU64,
 }
 
 static PROCESS: ProcessStats = ProcessStats {
     items_read: AtomicU64::new(0),
     read_milli_units: AtomicU64::new(0),
     write_milli_units: AtomicU64::new(0),
+    conflicts: AtomicU64::new(0),
 };
 
 impl ProcessStats {
     fn add(&self, before: &Stats, after: &Stats) {
         let milli = |x: f64| (x * 1000.0).round().max(0.0) as u64;
+        self.conflicts.fetch_add(
+            (after.conflicts - before.conflicts) as u64,
+            Ordering::Relaxed,
+        );
         self.items_read.fetch_add(
             (after.items_read - before.items_read) as u64,
             Ordering::Relaxed,
@@ -82,6 +88,11 @@ impl ProcessStats {
             Ordering::Relaxed,
         );
     }
+}
+
+/// Transactions retried because of contention, by all usage stores of this process.
+pub fn process_conflicts() -> u64 {
+    PROCESS.conflicts.load(Ordering::Relaxed)
 }
 
 /// (items read, read units, write units) charged by all usage stores of this process.
@@ -251,7 +262,12 @@ impl UsageStore {
         let e = &events[i];
         chunk.events.push(i);
         for key in self.keys_for(e, shard) {
-            chunk.rollups.entry(key).or_default().add(e);
+            let rollup = chunk.rollups.entry(key.clone()).or_default();
+            if key.pk.starts_with("ALL#") {
+                rollup.add_system(e);
+            } else {
+                rollup.add(e);
+            }
         }
         let t = chunk.totals.entry(e.user_id.to_string()).or_default();
         match &e.detail {

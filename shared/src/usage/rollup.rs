@@ -119,6 +119,17 @@ pub struct Rollup {
 
 impl Rollup {
     pub fn add(&mut self, event: &UsageEvent) {
+        self.add_with(event, true);
+    }
+
+    /// Adds what system-wide reports read (totals, providers, models, payments) and leaves out
+    /// endpoints, histograms and hours of day, which keeps the shared items small and cheap to
+    /// write.
+    pub fn add_system(&mut self, event: &UsageEvent) {
+        self.add_with(event, false);
+    }
+
+    fn add_with(&mut self, event: &UsageEvent, detail: bool) {
         match &event.detail {
             Detail::Request(r) => {
                 let c = Counters {
@@ -137,6 +148,9 @@ impl Rollup {
                     .merge(&c);
                 let model = (r.provider.clone(), r.model.clone());
                 self.models.entry(model.clone()).or_default().merge(&c);
+                if !detail {
+                    return;
+                }
                 self.endpoints
                     .entry(r.endpoint.clone())
                     .or_default()
