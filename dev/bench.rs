@@ -80,44 +80,13 @@ fn lambda_env(template: &Template, binary: &str) -> Result<Vec<(String, String)>
         ("RUST_LOG".to_owned(), "info".to_owned()),
     ];
     if let Some(function) = template.functions.iter().find(|f| f.binary == binary) {
-        let mut r = Resolver {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            ..Resolver::default()
-        };
-        for (k, v) in &template.parameters {
-            r.parameters
-                .insert(k.clone(), v.clone().unwrap_or_default());
-        }
-        r.parameters
-            .insert("JwtSecret".into(), crate::tokens::DEV_JWT_SECRET.into());
-        r.parameters.insert(
-            "CursorSecret".into(),
-            crate::tokens::DEV_CURSOR_SECRET.into(),
+        let r = Resolver::offline(
+            template,
+            &[
+                ("JwtSecret", crate::tokens::DEV_JWT_SECRET),
+                ("CursorSecret", crate::tokens::DEV_CURSOR_SECRET),
+            ],
         );
-        for t in &template.tables {
-            r.refs.insert(t.logical_id.clone(), t.logical_id.clone());
-            r.attributes.insert(
-                format!("{}.Arn", t.logical_id),
-                format!(
-                    "arn:aws:dynamodb:us-east-1:123456789012:table/{}",
-                    t.logical_id
-                ),
-            );
-        }
-        for q in &template.queues {
-            r.refs.insert(
-                q.logical_id.clone(),
-                format!(
-                    "https://sqs.us-east-1.amazonaws.com/123456789012/{}",
-                    q.logical_id
-                ),
-            );
-            r.attributes.insert(
-                format!("{}.Arn", q.logical_id),
-                format!("arn:aws:sqs:us-east-1:123456789012:{}", q.logical_id),
-            );
-        }
         env.extend(r.environment(template, function)?);
     }
     Ok(env)

@@ -372,6 +372,47 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// Stand-in values for every parameter and resource, for reading a function's environment
+    /// without emulators (template checks, the cold-start bench). `overrides` set parameters.
+    pub fn offline(template: &Template, overrides: &[(&str, &str)]) -> Self {
+        let mut r = Resolver {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            ..Resolver::default()
+        };
+        for (k, v) in &template.parameters {
+            r.parameters
+                .insert(k.clone(), v.clone().unwrap_or_default());
+        }
+        for (k, v) in overrides {
+            r.parameters.insert((*k).to_owned(), (*v).to_owned());
+        }
+        for t in &template.tables {
+            r.refs.insert(t.logical_id.clone(), t.logical_id.clone());
+            r.attributes.insert(
+                format!("{}.Arn", t.logical_id),
+                format!(
+                    "arn:aws:dynamodb:us-east-1:123456789012:table/{}",
+                    t.logical_id
+                ),
+            );
+        }
+        for q in &template.queues {
+            r.refs.insert(
+                q.logical_id.clone(),
+                format!(
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/{}",
+                    q.logical_id
+                ),
+            );
+            r.attributes.insert(
+                format!("{}.Arn", q.logical_id),
+                format!("arn:aws:sqs:us-east-1:123456789012:{}", q.logical_id),
+            );
+        }
+        r
+    }
+
     pub fn resolve(&self, v: &Value) -> Result<String> {
         match v {
             Value::String(_) | Value::Number(_) | Value::Bool(_) => scalar(v),

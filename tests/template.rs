@@ -70,25 +70,13 @@ fn every_function_has_a_sample_event_of_its_kind() {
 #[test]
 fn every_functions_environment_makes_a_valid_configuration() {
     let t = template();
-    let mut r = Resolver {
-        region: "us-east-1".into(),
-        account_id: "123456789012".into(),
-        ..Resolver::default()
-    };
-    for (k, v) in &t.parameters {
-        r.parameters
-            .insert(k.clone(), v.clone().unwrap_or_default());
-    }
-    r.parameters.insert("JwtSecret".into(), "x".repeat(32));
-    r.parameters.insert("CursorSecret".into(), "y".repeat(32));
-    for table in &t.tables {
-        r.refs
-            .insert(table.logical_id.clone(), table.logical_id.clone());
-    }
-    for q in &t.queues {
-        r.refs
-            .insert(q.logical_id.clone(), format!("http://q/{}", q.logical_id));
-    }
+    let r = Resolver::offline(
+        &t,
+        &[
+            ("JwtSecret", &"x".repeat(32)),
+            ("CursorSecret", &"y".repeat(32)),
+        ],
+    );
     for f in &t.functions {
         let env = r.environment(&t, f).unwrap();
         meterbell::Config::from_lookup(|k| env.get(k).cloned()).unwrap();

@@ -164,6 +164,21 @@ fn avg_micros(total: i64, requests: i64) -> i64 {
     }
 }
 
+fn by_provider(r: &Rollup) -> BTreeMap<String, Usage3> {
+    r.providers
+        .iter()
+        .map(|(p, c)| (p.clone(), usage3(c)))
+        .collect()
+}
+
+/// Keyed `provider/model`, as seed 000 writes them.
+fn by_model(r: &Rollup) -> BTreeMap<String, Usage3> {
+    r.models
+        .iter()
+        .map(|((p, m), c)| (model_key(p, m), usage3(c)))
+        .collect()
+}
+
 fn model_key(provider: &str, model: &str) -> String {
     format!("{provider}/{model}")
 }
@@ -240,16 +255,8 @@ async fn get_summary(app: &App, req: &Request) -> Result<HttpResponse, ApiError>
             refunded_usd: Usd2(total.payments.refunded_micros),
         },
         credit_balance: purchased - refunded - used,
-        by_provider: total
-            .providers
-            .iter()
-            .map(|(p, c)| (p.clone(), usage3(c)))
-            .collect(),
-        by_model: total
-            .models
-            .iter()
-            .map(|((p, m), c)| (model_key(p, m), usage3(c)))
-            .collect(),
+        by_provider: by_provider(&total),
+        by_model: by_model(&total),
         by_day: days
             .iter()
             .zip(&per_day)
@@ -1018,16 +1025,8 @@ async fn get_admin_overview(app: &App, req: &Request) -> Result<HttpResponse, Ap
             "weekly": weekly.iter().map(|(w, u)| json!({"week": w.to_string(), "users": u.len()})).collect::<Vec<_>>(),
             "monthly": monthly.iter().map(|(m, u)| json!({"month": m, "users": u.len()})).collect::<Vec<_>>(),
         }),
-        by_provider: total
-            .providers
-            .iter()
-            .map(|(p, c)| (p.clone(), usage3(c)))
-            .collect(),
-        by_model: total
-            .models
-            .iter()
-            .map(|((p, m), c)| (model_key(p, m), usage3(c)))
-            .collect(),
+        by_provider: by_provider(&total),
+        by_model: by_model(&total),
     };
     read.log("admin-overview");
     json(app, StatusCode::OK, &body)
