@@ -14,14 +14,18 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod cursor;
+pub mod delivery;
 pub mod domain;
+pub mod email;
 pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod jobs;
 pub mod lambda;
 pub mod notification;
+pub mod preferences;
 pub mod store;
+pub mod webhook;
 
 pub use app::App;
 pub use config::Config;
