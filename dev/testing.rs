@@ -35,6 +35,11 @@ pub async fn stack() -> LocalStack {
             let mut params = BTreeMap::new();
             params.insert("JwtSecret".to_owned(), DEV_JWT_SECRET.to_owned());
             params.insert("CursorSecret".to_owned(), DEV_CURSOR_SECRET.to_owned());
+            for (name, value) in crate::tokens::DEV_NOTIFICATION_PARAMS {
+                params.insert((*name).to_owned(), (*value).to_owned());
+            }
+            // Tests retry failed webhooks after a second, not after the deployed schedule.
+            params.insert("WebhookRetryDelays".to_owned(), "1".to_owned());
             LocalStack::provision(template(), clients.clone(), &params)
                 .await
                 .map(|s| s.resolver)

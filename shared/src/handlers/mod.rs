@@ -1,7 +1,13 @@
 //! One handler per Lambda function. The binaries in `functions/` run exactly these, the local
 //! runner serves them, and tests call them in-process.
 
+pub(crate) mod common;
+pub mod dispatcher;
+pub mod email_sender;
 pub mod notifications;
+pub mod preferences;
+pub mod webhook_sender;
+pub mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,8 +34,37 @@ pub enum Handler {
 }
 
 /// Every function, by the binary name `template.yaml` gives it (`BuildProperties.Binary`).
-pub const FUNCTIONS: &[(&str, Handler)] =
-    &[("unread-count", Handler::Http(notifications::unread_count))];
+pub const FUNCTIONS: &[(&str, Handler)] = &[
+    ("unread-count", Handler::Http(notifications::unread_count)),
+    // ---- notifications
+    ("notifications-list", Handler::Http(notifications::list)),
+    ("notifications-create", Handler::Http(notifications::create)),
+    ("notification-read", Handler::Http(notifications::mark_read)),
+    (
+        "notifications-read-all",
+        Handler::Http(notifications::read_all),
+    ),
+    ("notification-delete", Handler::Http(notifications::delete)),
+    (
+        "notification-deliveries",
+        Handler::Http(notifications::deliveries),
+    ),
+    ("preferences-get", Handler::Http(preferences::get)),
+    ("preferences-put", Handler::Http(preferences::put)),
+    ("webhooks-create", Handler::Http(webhooks::create)),
+    ("webhooks-list", Handler::Http(webhooks::list)),
+    ("webhook-delete", Handler::Http(webhooks::delete)),
+    (
+        "notification-dispatcher",
+        Handler::Sqs(dispatcher::dispatcher),
+    ),
+    ("email-sender", Handler::Sqs(email_sender::email_sender)),
+    (
+        "webhook-sender",
+        Handler::Sqs(webhook_sender::webhook_sender),
+    ),
+    // ---- end notifications
+];
 
 /// The handler of the binary `name`.
 pub fn by_binary(name: &str) -> Option<Handler> {

@@ -558,7 +558,7 @@ impl Accounts {
                         .iter()
                         .map(|r| r.code().unwrap_or("None"))
                         .collect();
-                    if codes.iter().any(|c| *c == "TransactionConflict") {
+                    if codes.contains(&"TransactionConflict") {
                         Ok(TxResult::Conflict)
                     } else {
                         Ok(TxResult::ConditionFailed(

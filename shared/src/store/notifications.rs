@@ -903,8 +903,11 @@ impl Notifications {
                 .iter()
                 .filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned())
                 .collect();
-            let results: Vec<Result<(), StoreError>> = futures::stream::iter(keys)
-                .map(|sk| async move { self.materialize(user, &sk, read_at).await })
+            let work: Vec<_> = keys
+                .iter()
+                .map(|sk| self.materialize(user, sk, read_at))
+                .collect();
+            let results: Vec<Result<(), StoreError>> = futures::stream::iter(work)
                 .buffer_unordered(16)
                 .collect()
                 .await;
