@@ -53,7 +53,7 @@ const NOTIF_END: &str = "NOTIF#~";
 /// Attempts at a write that loses races (transaction conflicts, a concurrent change).
 const MAX_ATTEMPTS: u32 = 12;
 /// How long a read-all spends writing `is_read` onto the items it covered.
-const MATERIALIZE_BUDGET: Duration = Duration::from_secs(3);
+const MATERIALIZE_BUDGET: Duration = Duration::from_millis(1_500);
 
 fn unread_of(kind: NotificationType) -> String {
     format!("{UNREAD_ATTR}_{}", kind.as_str())
