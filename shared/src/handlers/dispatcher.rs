@@ -36,32 +36,42 @@ pub(crate) struct Outcome {
     pub notification: Notification,
     /// The job had notified this user before; nothing new was written.
     pub duplicate: bool,
+    /// Another invocation is enqueueing this notification's email and webhooks right now; a
+    /// queued job should come back later to make sure it finished.
+    pub fan_out_elsewhere: bool,
 }
 
 /// Notifies `user` of `job` exactly once, however often it is called: the in-app item and
-/// the job record in one transaction, then the email and webhook messages (until recorded as
-/// enqueued, a repeated call enqueues them again; the senders skip what was delivered).
+/// the job record in one transaction, then the email and webhook messages. Whoever writes the
+/// item holds a lease on the fan-out; a repeat of the job finds it done, or held (and comes
+/// back later), or abandoned by a crash (and takes it over).
 pub(crate) async fn notify_user(app: &App, job: &Job, user: &UserId) -> anyhow::Result<Outcome> {
     let store = common::notifications(app).await?;
     let fresh = Notification::from_content(user.clone(), &job.content);
-    let (notification, duplicate, fanned_out) = match store
+    let (notification, duplicate, fan_out) = match store
         .insert_for_job(&fresh, common::expires_at(app), &job.job_id)
         .await
         .context("storing the in-app notification")?
     {
-        Inserted::New(n) => (n, false, false),
-        Inserted::Duplicate(record) => (
-            Notification {
+        Inserted::New(n) => (n, false, FanOut::Mine),
+        Inserted::Duplicate(record) => {
+            let fan_out = if record.fanned_out {
+                FanOut::Done
+            } else if store.claim_fan_out(user, &job.job_id).await? {
+                FanOut::Mine
+            } else {
+                FanOut::Elsewhere
+            };
+            let n = Notification {
                 id: record.notification_id,
                 created_at: record.created_at,
                 ..fresh
-            },
-            true,
-            record.fanned_out,
-        ),
+            };
+            (n, true, fan_out)
+        }
     };
-    if !fanned_out {
-        fan_out(app, job, &notification).await?;
+    if fan_out == FanOut::Mine {
+        self::fan_out(app, job, &notification).await?;
         store
             .mark_fanned_out(user, &job.job_id)
             .await
@@ -70,7 +80,15 @@ pub(crate) async fn notify_user(app: &App, job: &Job, user: &UserId) -> anyhow::
     Ok(Outcome {
         notification,
         duplicate,
+        fan_out_elsewhere: fan_out == FanOut::Elsewhere,
     })
+}
+
+#[derive(PartialEq, Eq)]
+enum FanOut {
+    Done,
+    Mine,
+    Elsewhere,
 }
 
 /// Enqueues the email and webhook deliveries of `n`: the channels the job asks for (all when
@@ -228,6 +246,8 @@ enum Handled {
     Notified(usize),
     Split(usize),
     DeadLettered,
+    /// Another delivery of the same job is fanning out; retry this message later.
+    Postponed(usize),
 }
 
 async fn handle(app: &App, record: &SqsMessage) -> anyhow::Result<Handled> {
@@ -263,9 +283,16 @@ async fn handle(app: &App, record: &SqsMessage) -> anyhow::Result<Handled> {
         .collect()
         .await;
     let mut notified = 0;
+    let mut elsewhere = 0;
     for r in results {
-        r.with_context(|| format!("job {}", job.job_id.as_str()))?;
+        let outcome = r.with_context(|| format!("job {}", job.job_id.as_str()))?;
         notified += 1;
+        elsewhere += usize::from(outcome.fan_out_elsewhere);
+    }
+    if elsewhere > 0 {
+        // A concurrent delivery of this job holds the fan-out; come back after the visibility
+        // timeout to find it done, or to take over if that delivery crashed.
+        return Ok(Handled::Postponed(elsewhere));
     }
     Ok(Handled::Notified(notified))
 }
@@ -293,6 +320,16 @@ pub fn dispatcher(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                 Ok(Handled::Notified(n)) => notified += n,
                 Ok(Handled::Split(n)) => split += n,
                 Ok(Handled::DeadLettered) => dead += 1,
+                Ok(Handled::Postponed(users)) => {
+                    tracing::info!(
+                        message_id = id.as_deref().unwrap_or("unknown"),
+                        users,
+                        "a repeat of this job is fanning out elsewhere; checking again later"
+                    );
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id.unwrap_or_default();
+                    response.batch_item_failures.push(failure);
+                }
                 Err(e) => {
                     tracing::error!(message_id = id.as_deref().unwrap_or("unknown"), error = ?e,
                         "notification job failed; it will be retried");

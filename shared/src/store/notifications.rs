@@ -50,6 +50,10 @@ const READ_BEFORE_ATTR: &str = "read_before";
 const READ_ALL_AT_ATTR: &str = "read_all_at";
 /// Highest sort key of any notification (`~` sorts after every hex digit).
 const NOTIF_END: &str = "NOTIF#~";
+/// How long the writer of a job's notification has to enqueue its email and webhooks before a
+/// repeat of the job may take over: longer than the dispatcher's timeout (30 s), shorter than
+/// the queue's visibility timeout (60 s), so a retry after a crash finds it expired.
+pub const FAN_OUT_LEASE_SECONDS: i64 = 45;
 /// Attempts at a write that loses races (transaction conflicts, a concurrent change).
 const MAX_ATTEMPTS: u32 = 12;
 /// How long a read-all spends writing `is_read` onto the items it covered.
@@ -482,6 +486,10 @@ impl Notifications {
                                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
                         )
                         .item("fanned_out", AttributeValue::Bool(false))
+                        .item(
+                            "fanning_until",
+                            num(Utc::now().timestamp() + FAN_OUT_LEASE_SECONDS),
+                        )
                         .item("expires_at", num(expires_at))
                         .condition_expression("attribute_not_exists(pk)")
                         .build(),
@@ -548,6 +556,41 @@ impl Notifications {
             created_at,
             fanned_out,
         }))
+    }
+
+    /// Takes over the fan-out of a job whose writer did not record it done: `true` when the
+    /// lease was free (expired), `false` while another invocation still holds it.
+    pub async fn claim_fan_out(&self, user: &UserId, job: &JobId) -> Result<bool, StoreError> {
+        let now = Utc::now().timestamp();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(user_partition(user)))
+            .key(SK, s(job_sk(job.as_str())))
+            .update_expression("SET fanning_until = :until")
+            .condition_expression(
+                "fanned_out = :f AND (attribute_not_exists(fanning_until) OR fanning_until < :now)",
+            )
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":until", num(now + FAN_OUT_LEASE_SECONDS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+                match err.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                    | UpdateItemError::TransactionConflictException(_) => Ok(false),
+                    other => Err(StoreError::Dynamo(format!(
+                        "UpdateItem claim fan-out: {}",
+                        DisplayErrorContext(other)
+                    ))),
+                }
+            }
+        }
     }
 
     /// Records that the job's email and webhook messages for `user` are enqueued.
