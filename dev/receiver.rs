@@ -25,6 +25,8 @@ use tokio::sync::Notify;
 #[derive(Clone, Copy, Debug)]
 pub enum Reply {
     Status(u16),
+    /// A status with a body (e.g. an AWS error document).
+    Body(u16, &'static str),
     /// Say nothing for this long, then 200 (the sender should have given up by then).
     Hang(Duration),
 }
@@ -187,11 +189,12 @@ impl Receiver {
             (Some(k), Some(i), Some(t), Some(sig)) => verify(k, i, t, &body, sig),
             _ => false,
         };
-        let status = match reply {
-            Reply::Status(code) => code,
+        let (status, reply_body) = match reply {
+            Reply::Status(code) => (code, ""),
+            Reply::Body(code, text) => (code, text),
             Reply::Hang(d) => {
                 tokio::time::sleep(d).await;
-                200
+                (200, "")
             }
         };
         if let Ok(mut s) = self.state.lock() {
@@ -208,7 +211,8 @@ impl Receiver {
             });
         }
         self.arrived.notify_waiters();
-        let mut response = hyper::Response::new(Full::new(Bytes::new()));
+        let mut response =
+            hyper::Response::new(Full::new(Bytes::from_static(reply_body.as_bytes())));
         *response.status_mut() =
             hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
         response

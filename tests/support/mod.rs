@@ -212,6 +212,53 @@ pub fn app_for(
     app_with(stack, logical_id, &overrides).unwrap()
 }
 
+/// Like [`app_for`], with SES at `ses_endpoint` (a fake) and no SDK-level retries.
+pub fn app_with_ses(
+    stack: &LocalStack,
+    logical_id: &str,
+    q: &Queues,
+    extra: &[(&str, &str)],
+    ses_endpoint: &str,
+) -> Arc<App> {
+    let function = stack.template.function(logical_id).unwrap();
+    let mut env = stack
+        .resolver
+        .environment(&stack.template, function)
+        .unwrap();
+    env.insert("EMAIL_QUEUE_URL".into(), q.email.clone());
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    let config = meterbell::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let ses = aws_sdk_ses::Client::from_conf(
+        aws_sdk_ses::config::Builder::from(&stack.clients.sdk)
+            .endpoint_url(ses_endpoint)
+            .retry_config(aws_sdk_ses::config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build(),
+    );
+    App::with_clients(
+        config,
+        stack.clients.dynamodb.clone(),
+        stack.clients.sqs.clone(),
+        ses,
+    )
+    .unwrap()
+}
+
+/// The delivery attempts of a notification, through the route.
+pub async fn deliveries(stack: &LocalStack, token: &str, id: &str) -> Vec<Value> {
+    let reply = call(
+        stack,
+        "GET",
+        &format!("/notifications/{id}/deliveries"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    reply.json["deliveries"].as_array().unwrap().clone()
+}
+
 /// The consumer of function `logical_id` on `queue_url`, as the template declares it.
 pub fn consumer(stack: &LocalStack, logical_id: &str, queue_url: &str, app: Arc<App>) -> Consumer {
     let function = stack.template.function(logical_id).unwrap();

@@ -26,6 +26,10 @@ use crate::delivery::{Attempt, AttemptStatus, EmailMessage};
 use crate::domain::UserId;
 use crate::email;
 use crate::preferences::Channel;
+use crate::store::accounts::Claim;
+
+/// How long one invocation holds the sending of an email (longer than the function timeout).
+const CLAIM_SECONDS: i64 = 45;
 
 /// SES error codes that no retry can fix.
 const PERMANENT: &[&str] = &[
@@ -83,12 +87,20 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
     let id = Uuid::parse_str(&msg.notification.id).context("notification id")?;
     let accounts = common::accounts(app).await?;
     let target_key = format!("email:{}", msg.to);
-    if accounts.delivered(&user, &id, &target_key).await? {
-        tracing::info!(notification = %id, "email already sent; skipping the repeat");
-        return Ok(());
-    }
+    let expires = common::expires_at(app);
     let settings = &app.config().notifications;
     let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
+    match accounts
+        .claim_delivery(&user, &id, &target_key, CLAIM_SECONDS, expires)
+        .await?
+    {
+        Claim::Claimed => {}
+        Claim::Delivered => {
+            tracing::info!(notification = %id, "email already sent; skipping the repeat");
+            return Ok(());
+        }
+        Claim::Busy => return Err(anyhow!("another copy of this email is being sent")),
+    }
     let rendered = email::render(&msg.notification);
     let utf8 = |text: String| Content::builder().data(text).charset("UTF-8").build();
     let message = Message::builder()
@@ -121,7 +133,6 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         error: None,
         at: Utc::now(),
     };
-    let expires = common::expires_at(app);
     let outcome = match &result {
         Ok(_) => Ok(()),
         Err(err) => match classify(err) {
@@ -140,10 +151,14 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         },
     };
     accounts.record_attempt(&user, &attempt, expires).await?;
-    if result.is_ok() {
-        accounts
-            .mark_delivered(&user, &id, &target_key, expires)
-            .await?;
+    match attempt.status {
+        AttemptStatus::Delivered | AttemptStatus::Failed => {
+            // Done for good either way: a repeat of the message sends nothing.
+            accounts
+                .mark_delivered(&user, &id, &target_key, expires)
+                .await?
+        }
+        _ => accounts.release_delivery(&user, &id, &target_key).await?,
     }
     outcome
 }

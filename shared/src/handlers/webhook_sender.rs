@@ -28,6 +28,10 @@ use crate::config::require;
 use crate::delivery::{Attempt, AttemptStatus, WebhookMessage, WebhookPayload};
 use crate::domain::UserId;
 use crate::preferences::Channel;
+use crate::store::accounts::Claim;
+
+/// How long one invocation holds a delivery (longer than the function timeout).
+const CLAIM_SECONDS: i64 = 45;
 use crate::webhook;
 
 /// The delay before the attempt after failed attempt number `attempt` (1-based).
@@ -82,9 +86,16 @@ async fn deliver_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
     };
     attempt.target = endpoint.url.clone();
     let target_key = format!("webhook:{}", endpoint.id);
-    if accounts.delivered(&user, &id, &target_key).await? {
-        tracing::info!(notification = %id, "webhook already delivered; skipping the repeat");
-        return Ok(());
+    match accounts
+        .claim_delivery(&user, &id, &target_key, CLAIM_SECONDS, expires)
+        .await?
+    {
+        Claim::Claimed => {}
+        Claim::Delivered => {
+            tracing::info!(notification = %id, "webhook already delivered; skipping the repeat");
+            return Ok(());
+        }
+        Claim::Busy => return Err(anyhow!("another copy of this webhook is being delivered")),
     }
     let outcome = match webhook::parse_url(&endpoint.url, settings.webhook_allow_private_targets) {
         Err(e) => {
@@ -96,18 +107,19 @@ async fn deliver_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
     };
     attempt.at = Utc::now();
     accounts.record_attempt(&user, &attempt, expires).await?;
+    if attempt.status == AttemptStatus::Failed && attempt.http_status == Some(410) {
+        accounts
+            .disable_endpoint(&user, &endpoint.id, "the endpoint answered 410 Gone")
+            .await?;
+    }
     match attempt.status {
-        AttemptStatus::Delivered => {
+        AttemptStatus::Retrying => accounts.release_delivery(&user, &id, &target_key).await?,
+        // Delivered, or failed for good: a repeat of the message sends nothing.
+        _ => {
             accounts
                 .mark_delivered(&user, &id, &target_key, expires)
                 .await?
         }
-        AttemptStatus::Failed if attempt.http_status == Some(410) => {
-            accounts
-                .disable_endpoint(&user, &endpoint.id, "the endpoint answered 410 Gone")
-                .await?
-        }
-        _ => {}
     }
     match outcome {
         Outcome::Done => Ok(()),

@@ -93,6 +93,17 @@ impl Endpoint {
     }
 }
 
+/// Who may deliver a notification to one target now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This invocation: send, then mark delivered (or release).
+    Claimed,
+    /// Nobody: it was delivered.
+    Delivered,
+    /// Another invocation, right now: try again later.
+    Busy,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum CreateEndpoint {
     Created,
@@ -502,27 +513,76 @@ impl Accounts {
         })
     }
 
-    /// Whether `notification` reached `target` already.
-    pub async fn delivered(
+    /// Claims the delivery of `notification` to `target` for `lease_seconds`, so that two
+    /// copies of one queue message never both send: [`Claim::Delivered`] when it reached the
+    /// target already, [`Claim::Busy`] while another invocation holds an unexpired claim.
+    pub async fn claim_delivery(
         &self,
         user: &UserId,
         notification: &Uuid,
         target: &str,
-    ) -> Result<bool, StoreError> {
-        let out = self
+        lease_seconds: i64,
+        expires_at: i64,
+    ) -> Result<Claim, StoreError> {
+        let now = Utc::now().timestamp();
+        let result = self
             .client
-            .get_item()
+            .update_item()
             .table_name(&self.table)
             .key(PK, s(user_partition(user)))
             .key(SK, s(delivered_sk(notification, target)))
-            .consistent_read(true)
-            .projection_expression("pk")
+            .update_expression("SET #state = :sending, #until = :until, expires_at = :exp")
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state <> :delivered AND #until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#until", "claimed_until")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":delivered", s("delivered"))
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":until", num(now + lease_seconds))
+            .expression_attribute_values(":exp", num(expires_at))
             .send()
-            .await
-            .map_err(dynamo("GetItem delivered marker"))?;
-        Ok(out.item.is_some())
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+                match err.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(_) => {}
+                    UpdateItemError::TransactionConflictException(_) => return Ok(Claim::Busy),
+                    other => {
+                        return Err(StoreError::Dynamo(format!(
+                            "UpdateItem delivery claim: {}",
+                            DisplayErrorContext(other)
+                        )))
+                    }
+                }
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(PK, s(user_partition(user)))
+                    .key(SK, s(delivered_sk(notification, target)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(dynamo("GetItem delivery claim"))?;
+                let delivered = out
+                    .item
+                    .as_ref()
+                    .and_then(|i| text(i, "state"))
+                    .is_some_and(|state| state == "delivered");
+                Ok(if delivered {
+                    Claim::Delivered
+                } else {
+                    Claim::Busy
+                })
+            }
+        }
     }
 
+    /// Records that `notification` reached `target`; later copies of its message send nothing.
     pub async fn mark_delivered(
         &self,
         user: &UserId,
@@ -535,11 +595,48 @@ impl Accounts {
             .table_name(&self.table)
             .item(PK, s(user_partition(user)))
             .item(SK, s(delivered_sk(notification, target)))
+            .item("state", s("delivered"))
             .item("expires_at", num(expires_at))
             .send()
             .await
             .map_err(dynamo("PutItem delivered marker"))?;
         Ok(())
+    }
+
+    /// Gives a claim back after a failed attempt, so the retry may claim at once.
+    pub async fn release_delivery(
+        &self,
+        user: &UserId,
+        notification: &Uuid,
+        target: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(user_partition(user)))
+            .key(SK, s(delivered_sk(notification, target)))
+            .update_expression("SET #until = :zero")
+            .condition_expression("#state = :sending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#until", "claimed_until")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":zero", num(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+                match err.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                    other => Err(StoreError::Dynamo(format!(
+                        "UpdateItem delivery release: {}",
+                        DisplayErrorContext(other)
+                    ))),
+                }
+            }
+        }
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxResult, StoreError> {
