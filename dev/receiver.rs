@@ -27,6 +27,8 @@ pub enum Reply {
     Status(u16),
     /// A status with a body (e.g. an AWS error document).
     Body(u16, &'static str),
+    /// A redirect to this location.
+    Redirect(u16, &'static str),
     /// Say nothing for this long, then 200 (the sender should have given up by then).
     Hang(Duration),
 }
@@ -189,9 +191,14 @@ impl Receiver {
             (Some(k), Some(i), Some(t), Some(sig)) => verify(k, i, t, &body, sig),
             _ => false,
         };
+        let mut location = None;
         let (status, reply_body) = match reply {
             Reply::Status(code) => (code, ""),
             Reply::Body(code, text) => (code, text),
+            Reply::Redirect(code, to) => {
+                location = Some(to);
+                (code, "")
+            }
             Reply::Hang(d) => {
                 tokio::time::sleep(d).await;
                 (200, "")
@@ -215,6 +222,12 @@ impl Receiver {
             hyper::Response::new(Full::new(Bytes::from_static(reply_body.as_bytes())));
         *response.status_mut() =
             hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+        if let Some(to) = location {
+            response.headers_mut().insert(
+                hyper::header::LOCATION,
+                hyper::header::HeaderValue::from_static(to),
+            );
+        }
         response
     }
 }
