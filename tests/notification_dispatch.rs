@@ -216,7 +216,7 @@ async fn a_malformed_job_goes_to_the_dead_letter_queue_at_once_without_blocking_
         "{reasons:?}"
     );
     assert!(
-        reasons.iter().any(|r| r.contains("expected")),
+        reasons.iter().any(|r| r.contains("JSON object")),
         "{reasons:?}"
     );
     let bodies: Vec<&str> = dead.iter().map(|m| m.body().unwrap()).collect();

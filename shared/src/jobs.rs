@@ -129,6 +129,9 @@ impl Job {
 
     /// Parses a queue message body.
     pub fn parse(body: &str) -> Result<Self, JobError> {
+        if !body.trim_start().starts_with('{') {
+            return Err(job_error(".", "a job is one JSON object"));
+        }
         let mut de = serde_json::Deserializer::from_str(body);
         let wire: NotificationJob = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
@@ -334,6 +337,7 @@ mod tests {
             assert_eq!(err.field, field, "{body}: {err}");
         }
         assert!(Job::parse("not json").is_err());
+        assert!(Job::parse(r#"["j", "u", null, "info", "t", "m"]"#).is_err());
         assert!(Job::parse("{} {}").is_err());
     }
 

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::config::{require, ConfigError};
 use crate::error::ApiError;
-use crate::http::Params;
+use crate::http::{json_body, Params};
 use crate::store::accounts::Accounts;
 use crate::store::notifications::Notifications;
 
@@ -81,4 +81,21 @@ pub(crate) fn int_param(
         return Err(out_of_range());
     }
     Ok(value)
+}
+
+/// [`json_body`] for routes whose body is one JSON object: anything else (an array, a number)
+/// is a 400, never a struct filled with defaults.
+pub(crate) fn object_body<T: serde::de::DeserializeOwned>(
+    req: &Request,
+    max_bytes: usize,
+) -> Result<T, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() <= max_bytes {
+        if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            if *first != b'{' {
+                return Err(ApiError::malformed_body("the body must be a JSON object"));
+            }
+        }
+    }
+    json_body(req, max_bytes)
 }

@@ -14,7 +14,7 @@ use crate::config::require;
 use crate::cursor;
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::http::{authenticate, json, json_body, no_content, HttpResponse, Params};
+use crate::http::{authenticate, json, no_content, HttpResponse, Params};
 use crate::jobs::{Channels, Job, NotificationJob};
 use crate::notification::{NotificationType, NotificationView};
 use crate::store::notifications::{ListQuery, MarkRead};
@@ -294,7 +294,7 @@ async fn post_notification(app: &App, req: &Request) -> Result<HttpResponse, Api
             format!("admin:{key}")
         }
     };
-    let body: CreateBody = json_body(req, MAX_CREATE_BYTES)?;
+    let body: CreateBody = common::object_body(req, MAX_CREATE_BYTES)?;
     let single = body.user_id.is_some();
     let channels = Channels {
         email: body.send_email,

@@ -7,7 +7,7 @@ use super::common;
 use super::http_handler;
 use crate::app::App;
 use crate::error::ApiError;
-use crate::http::{authenticate, json, json_body, HttpResponse, Params};
+use crate::http::{authenticate, json, HttpResponse, Params};
 use crate::preferences::PreferencesUpdate;
 
 const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -33,7 +33,7 @@ http_handler!(
 async fn put_preferences(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(app, req)?;
     Params::parse(req, &[])?;
-    let update: PreferencesUpdate = json_body(req, MAX_BODY_BYTES)?;
+    let update: PreferencesUpdate = common::object_body(req, MAX_BODY_BYTES)?;
     let update = update
         .check()
         .map_err(|(field, message)| ApiError::invalid(field, message))?;

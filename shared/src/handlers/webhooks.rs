@@ -11,7 +11,7 @@ use super::common::{self, path_param};
 use super::http_handler;
 use crate::app::App;
 use crate::error::ApiError;
-use crate::http::{authenticate, json, json_body, no_content, HttpResponse, Params};
+use crate::http::{authenticate, json, no_content, HttpResponse, Params};
 use crate::notification::timestamp;
 use crate::store::accounts::{Accounts, CreateEndpoint, Endpoint};
 use crate::webhook;
@@ -60,7 +60,7 @@ http_handler!(
 async fn post_webhook(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(app, req)?;
     Params::parse(req, &[])?;
-    let body: CreateBody = json_body(req, MAX_BODY_BYTES)?;
+    let body: CreateBody = common::object_body(req, MAX_BODY_BYTES)?;
     let allow_private = app.config().notifications.webhook_allow_private_targets;
     let url = webhook::parse_url(&body.url, allow_private)
         .map_err(|e| ApiError::invalid("url", e.to_string()))?;
