@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -1006,19 +1006,6 @@ impl Notifications {
                 }
             }
         }
-    }
-
-    /// Checks that a notification exists without reading it (for transactions of others).
-    pub fn exists_check(&self, user: &UserId, id: &Uuid) -> Result<TransactWriteItem, StoreError> {
-        let check = built(
-            ConditionCheck::builder()
-                .table_name(&self.table)
-                .key(PK, s(user_partition(user)))
-                .key(SK, s(notification_sk(id)))
-                .condition_expression("attribute_exists(pk)")
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 }
 
