@@ -388,3 +388,187 @@ pub mod analytics {
         Ok(())
     }
 }
+
+// ------------------------------------------------------------------------ notifications
+
+/// Queue pollers per consumer: Lambda would run several instances of a busy consumer.
+const POLLERS_PER_QUEUE: usize = 4;
+const BENCH_USERS: usize = 20;
+
+fn pct(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn enqueue(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    jobs: Vec<serde_json::Value>,
+) -> Result<()> {
+    for chunk in jobs.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("j{i}"))
+                    .message_body(j.to_string())
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = sqs
+            .send_message_batch()
+            .queue_url(queue)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        if !out.failed().is_empty() {
+            bail!("SQS refused {} bench jobs", out.failed().len());
+        }
+    }
+    Ok(())
+}
+
+/// Jobs/s through the dispatcher, webhook deliveries/s to a receiver on 127.0.0.1, and the
+/// time from a job's enqueueing to its webhook's arrival — on the local emulators, with the
+/// handlers in this process polled as Lambda's event source mapping would.
+pub async fn notifications(stack: &crate::stack::LocalStack, jobs: usize) -> Result<()> {
+    use meterbell::domain::UserId;
+    use meterbell::store::accounts::{Accounts, Endpoint};
+    use meterbell::store::dynamodb::Notifications;
+
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let receiver = crate::receiver::Receiver::start(0).await?;
+    receiver.set_secret(crate::tokens::DEV_WEBHOOK_SECRET);
+    let accounts = Accounts::new(
+        stack.clients.dynamodb.clone(),
+        stack.resolver.refs["AccountsTable"].clone(),
+    );
+    let notifications = Notifications::new(
+        stack.clients.dynamodb.clone(),
+        stack.resolver.refs["NotificationsTable"].clone(),
+    );
+    let users: Vec<UserId> = (0..BENCH_USERS)
+        .map(|i| UserId::parse(&format!("bench-{run}-{i}")).map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
+    for user in &users {
+        accounts
+            .create_endpoint(&Endpoint {
+                id: Endpoint::new_id(),
+                user_id: user.clone(),
+                url: receiver.url(&format!("/{user}")),
+                secret: crate::tokens::DEV_WEBHOOK_SECRET.into(),
+                description: None,
+                enabled: true,
+                disabled_reason: None,
+                created_at: chrono::Utc::now(),
+            })
+            .await?;
+    }
+    let mut tasks = vec![];
+    for consumer in crate::poller::consumers(stack)? {
+        if consumer.function == "NotificationDispatcherFunction"
+            || consumer.function == "WebhookSenderFunction"
+        {
+            for _ in 0..POLLERS_PER_QUEUE {
+                let c = crate::poller::Consumer {
+                    function: consumer.function.clone(),
+                    queue_url: consumer.queue_url.clone(),
+                    queue_arn: consumer.queue_arn.clone(),
+                    source: consumer.source.clone(),
+                    handler: consumer.handler,
+                    app: consumer.app.clone(),
+                };
+                tasks.push(tokio::spawn(c.run(stack.clients.sqs.clone())));
+            }
+        }
+    }
+    let queue = stack.queue_url("NotificationJobsQueue")?.to_owned();
+    let job = |i: usize, channels: &[&str], phase: &str| {
+        serde_json::json!({
+            "job_id": format!("bench-{run}-{phase}-{i}"),
+            "user_id": users[i % users.len()].to_string(),
+            "type": "info",
+            "title": "Bench",
+            "message": format!("bench job {i}"),
+            "data": {"sent_at_ms": chrono::Utc::now().timestamp_millis()},
+            "channels": channels,
+        })
+    };
+    let total_items = |notifications: Notifications, users: Vec<UserId>| async move {
+        let mut sum = 0;
+        for u in &users {
+            sum += notifications.counters(u).await?.total;
+        }
+        anyhow::Ok(sum)
+    };
+
+    // Phase 1: in-app only, the dispatcher alone.
+    let start = Instant::now();
+    let phase1: Vec<_> = (0..jobs).map(|i| job(i, &["in_app"], "inbox")).collect();
+    enqueue(&stack.clients.sqs, &queue, phase1).await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while total_items(notifications.clone(), users.clone()).await? < jobs as u64 {
+        if Instant::now() > deadline {
+            bail!("the dispatcher did not finish {jobs} jobs within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dispatch = start.elapsed();
+
+    // Phase 2: every job also to its user's webhook endpoint.
+    let start = Instant::now();
+    let phase2: Vec<_> = (0..jobs).map(|i| job(i, &["webhook"], "hook")).collect();
+    enqueue(&stack.clients.sqs, &queue, phase2).await?;
+    let got = receiver.wait_for(jobs, Duration::from_secs(600)).await;
+    let delivered = start.elapsed();
+    for t in tasks {
+        t.abort();
+    }
+    if got.len() < jobs {
+        bail!("only {} of {jobs} webhooks arrived", got.len());
+    }
+    let unverified = got.iter().filter(|r| !r.verified).count();
+    let mut latencies: Vec<i64> = got
+        .iter()
+        .filter_map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+            let sent = body["data"]["data"]["sent_at_ms"].as_i64()?;
+            Some(r.at_ms - sent)
+        })
+        .collect();
+    latencies.sort();
+    let first = got.iter().map(|r| r.at).min().unwrap_or_else(Instant::now);
+    let last = got.iter().map(|r| r.at).max().unwrap_or_else(Instant::now);
+    let spread = last.duration_since(first).as_secs_f64().max(1e-3);
+    println!(
+        "notifications: {jobs} jobs for {BENCH_USERS} users, {POLLERS_PER_QUEUE} pollers per queue, \
+         DynamoDB Local + moto on loopback"
+    );
+    println!(
+        "  dispatcher (in-app only)      {:>8.1} jobs/s        ({jobs} jobs in {:.2} s, enqueue to last item)",
+        jobs as f64 / dispatch.as_secs_f64(),
+        dispatch.as_secs_f64()
+    );
+    println!(
+        "  webhook deliveries            {:>8.1} deliveries/s  ({} in {:.2} s, first to last arrival; {:.2} s from first enqueue)",
+        got.len() as f64 / spread,
+        got.len(),
+        spread,
+        delivered.as_secs_f64()
+    );
+    println!(
+        "  job enqueued -> webhook received   p50 {} ms   p99 {} ms   max {} ms",
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0)
+    );
+    if unverified > 0 {
+        bail!("{unverified} webhooks did not verify");
+    }
+    Ok(())
+}

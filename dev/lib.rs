@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod local_api;
 pub mod poller;
+pub mod receiver;
 pub mod seed;
 pub mod stack;
 pub mod template;

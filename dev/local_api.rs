@@ -63,6 +63,19 @@ impl Route {
         }
     }
 
+    /// How specific the resource is, as API Gateway ranks them: at the first segment where two
+    /// resources differ, a literal beats a `{param}`, which beats a `{proxy+}` (lower wins).
+    fn specificity(&self) -> Vec<u8> {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(_) => 0,
+                Segment::Param(_) => 1,
+                Segment::Greedy(_) => 2,
+            })
+            .collect()
+    }
+
     /// Path parameters when `path` matches this route's resource, URL-decoded as API Gateway does.
     fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -188,6 +201,13 @@ impl Router {
             .routes
             .iter()
             .filter_map(|r| r.matches(path).map(|p| (r, p)))
+            .collect();
+        // API Gateway picks the most specific resource first and only then the method: DELETE on
+        // a literal resource that lacks it is refused, not handed to a `{param}` sibling.
+        let best = candidates.iter().map(|(r, _)| r.specificity()).min();
+        let candidates: Vec<(&Route, BTreeMap<String, String>)> = candidates
+            .into_iter()
+            .filter(|(r, _)| Some(r.specificity()) == best)
             .collect();
         if method == "OPTIONS" && !candidates.is_empty() && !self.cors.is_empty() {
             return LocalResponse {

@@ -6,6 +6,9 @@
 //!                                                         every route and run every consumer
 //!   meterbell-dev token [--sub demo-user] [--role admin]... [--ttl 86400]
 //!   meterbell-dev bench-cold-start                       sizes and init times of release binaries
+//!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
+//!                                                         latency on the emulators
+//!   meterbell-dev emails                                 the emails moto's SES has accepted
 //!
 //! Emulator endpoints come from AWS_ENDPOINT_URL_DYNAMODB / _SQS / _SES (loopback only).
 
@@ -16,10 +19,13 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use meterbell_dev::local_api::{self, Router};
 use meterbell_dev::poller;
+use meterbell_dev::receiver::Receiver;
 use meterbell_dev::seed::{self, DEMO_ADMIN, DEMO_USER};
 use meterbell_dev::stack::{Clients, Endpoints, LocalStack};
 use meterbell_dev::template::Template;
-use meterbell_dev::tokens::{mint, DEV_CURSOR_SECRET, DEV_JWT_SECRET};
+use meterbell_dev::tokens::{
+    mint, DEV_CURSOR_SECRET, DEV_JWT_SECRET, DEV_NOTIFICATION_PARAMS, DEV_WEBHOOK_SECRET,
+};
 
 struct Args {
     command: String,
@@ -30,6 +36,7 @@ struct Args {
     roles: Vec<String>,
     ttl: i64,
     template: PathBuf,
+    jobs: usize,
 }
 
 fn parse_args() -> Result<Args> {
@@ -46,6 +53,7 @@ fn parse_args() -> Result<Args> {
         roles: vec![],
         ttl: 86_400,
         template: PathBuf::from("template.yaml"),
+        jobs: 400,
     };
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
@@ -67,6 +75,11 @@ fn parse_args() -> Result<Args> {
             "--role" => args.roles.push(value("--role")?),
             "--ttl" => args.ttl = value("--ttl")?.parse().context("--ttl must be seconds")?,
             "--template" => args.template = PathBuf::from(value("--template")?),
+            "--jobs" => {
+                args.jobs = value("--jobs")?
+                    .parse()
+                    .context("--jobs must be a number")?
+            }
             other => bail!("unknown option {other}"),
         }
     }
@@ -104,6 +117,9 @@ async fn run() -> Result<()> {
             .unwrap_or(30);
         return meterbell_dev::bench::cold_start(&Template::load(&args.template)?, &dir, runs);
     }
+    if args.command == "emails" {
+        return print_emails(&Endpoints::from_env()?).await;
+    }
     meterbell::lambda::init_tracing();
     // The local stack signs and checks tokens with the development secret unless told otherwise.
     args.params
@@ -112,6 +128,11 @@ async fn run() -> Result<()> {
     args.params
         .entry("CursorSecret".into())
         .or_insert_with(|| DEV_CURSOR_SECRET.into());
+    for (name, value) in DEV_NOTIFICATION_PARAMS {
+        args.params
+            .entry((*name).into())
+            .or_insert_with(|| (*value).into());
+    }
     let template = Template::load(&args.template)?;
     let clients = Clients::local(&Endpoints::from_env()?);
     let stack = LocalStack::provision(template, clients, &args.params)
@@ -139,7 +160,12 @@ async fn run() -> Result<()> {
         "bench-export-child" => {
             meterbell_dev::bench::analytics::export_child(&stack, &args.sub).await
         }
-        other => bail!("unknown command {other}; use provision, serve or token"),
+        "bench-notifications" => {
+            meterbell_dev::bench::notifications(&stack, args.jobs).await
+        }
+        other => bail!(
+            "unknown command {other}; use provision, serve, token, emails, bench-cold-start, bench-analytics or bench-notifications"
+        ),
     }
 }
 
@@ -147,6 +173,19 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     if args.seed {
         seed::seed(&stack).await.context("loading demo data")?;
     }
+    // The local webhook receiver: prints each delivery and whether its signature verifies.
+    let webhook_port = args.port.checked_add(1).unwrap_or(3001);
+    let receiver = Receiver::start(webhook_port)
+        .await
+        .with_context(|| format!("webhook receiver: port {webhook_port} is taken"))?;
+    receiver.set_secret(DEV_WEBHOOK_SECRET);
+    let receiver_url = receiver.url("/webhooks/demo");
+    if args.seed {
+        seed::seed_notifications(&stack, &receiver_url, DEV_WEBHOOK_SECRET)
+            .await
+            .context("loading demo notification settings")?;
+    }
+    tokio::spawn(print_webhooks(receiver.clone()));
     let router = Arc::new(Router::from_stack(&stack)?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -182,6 +221,11 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
         mint(secret, "upstream-service", &["service"], 86_400)?
     );
     println!("\ntry:\n  curl -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/notifications/unread-count");
+    println!(
+        "\nnotifications: {DEMO_USER} gets email at {} (see them: cargo run -q -p meterbell-dev -- emails)\n\
+         and signed webhooks at {receiver_url} (printed here as they arrive)",
+        seed::DEMO_EMAIL
+    );
     for queue in &stack.template.queues {
         println!(
             "queue {:32} {}",
@@ -193,4 +237,57 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
         r = local_api::serve(listener, router) => r,
         _ = tokio::signal::ctrl_c() => { eprintln!("stopping"); Ok(()) }
     }
+}
+
+/// Prints each webhook the local receiver gets, with its signature check.
+async fn print_webhooks(receiver: Receiver) {
+    let mut seen = 0;
+    loop {
+        let got = receiver
+            .wait_for(seen + 1, std::time::Duration::from_secs(3600))
+            .await;
+        for r in got.iter().skip(seen) {
+            println!(
+                "webhook {} {} signature {} -> answered {}\n  {}",
+                r.path,
+                r.id.as_deref().unwrap_or("(no webhook-id)"),
+                if r.verified {
+                    "verified"
+                } else {
+                    "DOES NOT VERIFY"
+                },
+                r.answered,
+                r.body
+            );
+        }
+        seen = got.len();
+    }
+}
+
+/// The emails moto's SES accepted: recipient, subject, body.
+async fn print_emails(endpoints: &Endpoints) -> Result<()> {
+    let url = format!("{}/moto-api/data.json", endpoints.ses.trim_end_matches('/'));
+    let text = reqwest::get(&url)
+        .await
+        .with_context(|| format!("reading {url} (is moto running?)"))?
+        .text()
+        .await?;
+    let data: serde_json::Value = serde_json::from_str(&text).context("moto's data.json")?;
+    let messages = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if messages.is_empty() {
+        println!("no emails yet");
+    }
+    for m in messages {
+        println!(
+            "to {} from {}\n  subject: {}\n  {}\n",
+            m["destinations"]["ToAddresses"],
+            m["source"].as_str().unwrap_or("?"),
+            m["subject"].as_str().unwrap_or("?"),
+            m["body"].as_str().unwrap_or("").replace('\n', "\n  ")
+        );
+    }
+    Ok(())
 }

@@ -13,6 +13,8 @@ use meterbell::usage::event::{UsageEvent, Window};
 use serde_json::json;
 
 use crate::stack::LocalStack;
+use meterbell::preferences::{CheckedUpdate, EmailAddress};
+use meterbell::store::accounts::{Accounts, Endpoint};
 
 pub const DEMO_USER: &str = "demo-user";
 pub const DEMO_ADMIN: &str = "demo-admin";
@@ -183,5 +185,53 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
         "demo data: {loaded} usage events over {DAYS} days for {DEMO_USER} and {} more users",
         OTHER_USERS.len()
     );
+    Ok(())
+}
+
+/// The demo user's email address.
+pub const DEMO_EMAIL: &str = "demo-user@example.com";
+
+/// Gives the demo user an email address and a webhook endpoint at the local receiver (once),
+/// so a job enqueued under `make dev` shows up in all three channels.
+pub async fn seed_notifications(
+    stack: &LocalStack,
+    receiver_url: &str,
+    secret: &str,
+) -> Result<()> {
+    let table = stack
+        .resolver
+        .refs
+        .get("AccountsTable")
+        .cloned()
+        .unwrap_or_else(|| "AccountsTable".into());
+    let accounts = Accounts::new(stack.clients.dynamodb.clone(), table);
+    let user = UserId::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
+    if accounts.preferences(&user).await?.email_address.is_none() {
+        let address = EmailAddress::parse(DEMO_EMAIL).map_err(anyhow::Error::msg)?;
+        accounts
+            .update_preferences(
+                &user,
+                &CheckedUpdate {
+                    email_address: Some(Some(address)),
+                    switches: vec![],
+                },
+            )
+            .await?;
+    }
+    let existing = accounts.endpoints(&user).await?;
+    if !existing.iter().any(|e| e.url == receiver_url) {
+        accounts
+            .create_endpoint(&Endpoint {
+                id: Endpoint::new_id(),
+                user_id: user,
+                url: receiver_url.to_owned(),
+                secret: secret.to_owned(),
+                description: Some("make dev receiver".into()),
+                enabled: true,
+                disabled_reason: None,
+                created_at: chrono::Utc::now(),
+            })
+            .await?;
+    }
     Ok(())
 }

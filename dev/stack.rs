@@ -185,6 +185,22 @@ impl LocalStack {
         for api in &template.apis {
             resolver.refs.insert(api.logical_id.clone(), "local".into());
         }
+        // SES sends only from verified identities; verify the configured sender, as an
+        // operator does once per deployment.
+        if let Some(sender) = resolver
+            .parameters
+            .get("EmailSender")
+            .filter(|s| !s.is_empty())
+        {
+            clients
+                .ses
+                .verify_email_identity()
+                .email_address(sender)
+                .send()
+                .await
+                .map_err(|e| anyhow!(aws_sdk_ses::error::DisplayErrorContext(e).to_string()))
+                .with_context(|| format!("verifying the email sender {sender}"))?;
+        }
         Ok(LocalStack {
             template,
             resolver,

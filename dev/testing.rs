@@ -40,6 +40,11 @@ pub async fn stack() -> LocalStack {
             let mut params = BTreeMap::new();
             params.insert("JwtSecret".to_owned(), DEV_JWT_SECRET.to_owned());
             params.insert("CursorSecret".to_owned(), DEV_CURSOR_SECRET.to_owned());
+            for (name, value) in crate::tokens::DEV_NOTIFICATION_PARAMS {
+                params.insert((*name).to_owned(), (*value).to_owned());
+            }
+            // Tests retry failed webhooks after a second, not after the deployed schedule.
+            params.insert("WebhookRetryDelays".to_owned(), "1".to_owned());
             LocalStack::provision(template(), clients.clone(), &params)
                 .await
                 .map(|s| s.resolver)
@@ -208,4 +213,38 @@ pub async fn request_to(
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     Ok(router.handle(method, path, &headers, b"").await.into())
+}
+
+/// Sends a request with headers and a body to one function's route, served by `app` (e.g. an
+/// [`app_with`] of other settings).
+pub async fn request_app(
+    app: Arc<App>,
+    function: &crate::template::Function,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<Reply> {
+    let handler = match meterbell::handlers::by_binary(&function.binary) {
+        Some(meterbell::handlers::Handler::Http(h)) => h,
+        _ => anyhow::bail!("{} is not an HTTP function", function.logical_id),
+    };
+    let routes = function
+        .routes
+        .iter()
+        .map(|r| crate::local_api::Route::new(&r.method, &r.path, handler, app.clone()))
+        .collect();
+    let router = Router {
+        stage: "prod".into(),
+        routes,
+        cors: vec![],
+    };
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if let Some(t) = token {
+        headers.push(("authorization".to_owned(), format!("Bearer {t}")));
+    }
+    Ok(router
+        .handle(method, path, &headers, body.unwrap_or("").as_bytes())
+        .await
+        .into())
 }

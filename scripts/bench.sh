@@ -25,3 +25,7 @@ for user in $(grep -o 'export user id: [^)]*' .local/bench-analytics.txt | awk '
   read -r rows secs kb < <("$bin" bench-export-child --sub "$user" --no-seed)
   awk -v r="$rows" -v s="$secs" -v k="$kb" 'BEGIN { printf "%8d %9.2f %10.0f %12.1f\n", r, s, r / s, k / 1024 }'
 done
+
+echo
+echo "== notifications (DynamoDB Local, moto, a webhook receiver on 127.0.0.1)"
+RUST_LOG=error "$bin" bench-notifications --jobs "${BENCH_JOBS:-400}"

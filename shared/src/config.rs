@@ -70,6 +70,30 @@ pub struct Resources {
     pub notification_jobs_queue_url: Option<String>,
     pub email_queue_url: Option<String>,
     pub webhook_queue_url: Option<String>,
+    /// Where the dispatcher puts a malformed job at once, with its reason.
+    pub notification_jobs_dlq_url: Option<String>,
+}
+
+/// Delivery settings of the notification functions (template parameters `EmailSender`,
+/// `EmailReplyTo`, `WebhookAllowPrivateTargets`, `WebhookRetryDelays`).
+#[derive(Clone, Debug)]
+pub struct NotificationSettings {
+    /// SES `Source` of every email; a verified identity.
+    pub email_sender: Option<String>,
+    pub email_reply_to: Option<String>,
+    /// Local development only: let webhooks reach loopback and private addresses (and plain
+    /// `http://`), so a receiver on 127.0.0.1 works. Metadata addresses stay refused.
+    pub webhook_allow_private_targets: bool,
+    /// Seconds a failed webhook waits before its next attempt: the n-th failure waits the n-th
+    /// entry (the last one repeats) through the SQS visibility timeout.
+    pub webhook_retry_delays: Vec<u32>,
+    /// Whole-request timeout of one webhook attempt.
+    pub webhook_timeout_ms: u64,
+}
+
+impl NotificationSettings {
+    pub const DEFAULT_RETRY_DELAYS: &'static str = "30,120,600,1800,3600,7200,14400";
+    pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +104,7 @@ pub struct Config {
     pub retention_days: u32,
     /// Key that seals pagination cursors, so a forged or altered cursor is refused.
     pub cursor_secret: Vec<u8>,
+    pub notifications: NotificationSettings,
 }
 
 impl Config {
@@ -137,7 +162,29 @@ impl Config {
                 "CURSOR_SECRET must be at least 32 bytes long".into(),
             ));
         }
+        let notifications = NotificationSettings {
+            email_sender: get("EMAIL_SENDER"),
+            email_reply_to: get("EMAIL_REPLY_TO"),
+            webhook_allow_private_targets: parse_bool(
+                get("WEBHOOK_ALLOW_PRIVATE_TARGETS"),
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+            )?,
+            webhook_retry_delays: parse_delays(
+                get("WEBHOOK_RETRY_DELAYS")
+                    .as_deref()
+                    .unwrap_or(NotificationSettings::DEFAULT_RETRY_DELAYS),
+            )?,
+            webhook_timeout_ms: parse_number(
+                get("WEBHOOK_TIMEOUT_MS"),
+                "WEBHOOK_TIMEOUT_MS",
+                NotificationSettings::DEFAULT_TIMEOUT_MS,
+            )?,
+        };
+        if notifications.webhook_timeout_ms == 0 {
+            return Err(ConfigError("WEBHOOK_TIMEOUT_MS must be at least 1".into()));
+        }
         Ok(Config {
+            notifications,
             cursor_secret: cursor_secret.into_bytes(),
             jwt: JwtConfig {
                 algorithm,
@@ -156,6 +203,7 @@ impl Config {
                 notification_jobs_queue_url: get("NOTIFICATION_JOBS_QUEUE_URL"),
                 email_queue_url: get("EMAIL_QUEUE_URL"),
                 webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
+                notification_jobs_dlq_url: get("NOTIFICATION_JOBS_DLQ_URL"),
             },
             cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
             retention_days,
@@ -175,6 +223,31 @@ fn parse_number<T: std::str::FromStr>(
             .parse()
             .map_err(|_| ConfigError(format!("{name} must be a whole number, not {v:?}"))),
     }
+}
+
+fn parse_bool(raw: Option<String>, name: &str) -> Result<bool, ConfigError> {
+    match raw.as_deref().map(str::trim) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ConfigError(format!(
+            "{name} must be true or false, not {v:?}"
+        ))),
+    }
+}
+
+/// SQS visibility timeouts are at most 12 hours.
+fn parse_delays(raw: &str) -> Result<Vec<u32>, ConfigError> {
+    let delays: Vec<u32> = raw
+        .split(',')
+        .map(|d| d.trim().parse::<u32>().ok().filter(|d| *d <= 43_200))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "WEBHOOK_RETRY_DELAYS must be comma-separated seconds, each at most 43200, not {raw:?}"
+            ))
+        })?;
+    Ok(delays)
 }
 
 /// Names a resource the function needs but its environment lacks: a template mistake.
@@ -238,6 +311,42 @@ mod tests {
         );
         assert_eq!(config.resources.events_table, None);
         assert_eq!(config.retention_days, 400);
+    }
+
+    #[test]
+    fn webhook_delivery_defaults_to_a_five_second_timeout_and_a_growing_schedule() {
+        let config = Config::from_lookup(lookup(&[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("CURSOR_SECRET", "cursor-secret-cursor-secret-cursor-secret"),
+        ]))
+        .unwrap();
+        let n = &config.notifications;
+        assert_eq!(n.webhook_timeout_ms, 5_000);
+        assert!(!n.webhook_allow_private_targets);
+        assert_eq!(
+            n.webhook_retry_delays,
+            vec![30, 120, 600, 1800, 3600, 7200, 14400]
+        );
+        assert!(n.webhook_retry_delays.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn bad_webhook_settings_are_refused_with_the_variable_named() {
+        let base = [
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("CURSOR_SECRET", "cursor-secret-cursor-secret-cursor-secret"),
+        ];
+        for (name, value) in [
+            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "yes"),
+            ("WEBHOOK_RETRY_DELAYS", "30,x"),
+            ("WEBHOOK_RETRY_DELAYS", "50000"),
+            ("WEBHOOK_TIMEOUT_MS", "0"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push((name, value));
+            let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -2,8 +2,14 @@
 //! runner serves them, and tests call them in-process.
 
 pub mod analytics;
+pub(crate) mod common;
+pub mod dispatcher;
+pub mod email_sender;
 pub mod ingest;
 pub mod notifications;
+pub mod preferences;
+pub mod webhook_sender;
+pub mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -60,6 +66,34 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
         "admin-analytics-top-users",
         Handler::Http(analytics::admin_top_users),
     ),
+    // ---- notifications
+    ("notifications-list", Handler::Http(notifications::list)),
+    ("notifications-create", Handler::Http(notifications::create)),
+    ("notification-read", Handler::Http(notifications::mark_read)),
+    (
+        "notifications-read-all",
+        Handler::Http(notifications::read_all),
+    ),
+    ("notification-delete", Handler::Http(notifications::delete)),
+    (
+        "notification-deliveries",
+        Handler::Http(notifications::deliveries),
+    ),
+    ("preferences-get", Handler::Http(preferences::get)),
+    ("preferences-put", Handler::Http(preferences::put)),
+    ("webhooks-create", Handler::Http(webhooks::create)),
+    ("webhooks-list", Handler::Http(webhooks::list)),
+    ("webhook-delete", Handler::Http(webhooks::delete)),
+    (
+        "notification-dispatcher",
+        Handler::Sqs(dispatcher::dispatcher),
+    ),
+    ("email-sender", Handler::Sqs(email_sender::email_sender)),
+    (
+        "webhook-sender",
+        Handler::Sqs(webhook_sender::webhook_sender),
+    ),
+    // ---- end notifications
 ];
 
 /// The handler of the binary `name`.

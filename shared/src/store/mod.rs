@@ -2,9 +2,11 @@
 //! in-memory fakes (the fakes serve unit tests of domain logic only; integration tests run
 //! against DynamoDB Local).
 
+pub mod accounts;
 pub mod dynamodb;
 pub mod keys;
 pub mod memory;
+pub mod notifications;
 pub mod usage;
 
 use std::future::Future;
@@ -19,6 +21,10 @@ pub enum StoreError {
     Dynamo(String),
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
+    #[error("gave up after repeated write conflicts: {0}")]
+    Contention(String),
+    #[error("SQS request failed: {0}")]
+    Sqs(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
 }
