@@ -177,7 +177,7 @@ pub fn cold_start(template: &Template, bin_dir: &Path, runs: usize) -> Result<()
 
 /// Queue pollers per consumer: Lambda would run several instances of a busy consumer.
 const POLLERS_PER_QUEUE: usize = 4;
-const BENCH_USERS: usize = 20;
+const BENCH_USERS: usize = 200;
 
 fn pct(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
