@@ -648,3 +648,33 @@ async fn every_bad_create_body_is_refused_and_writes_nothing() {
     let reply = call(&stack, "GET", "/notifications", Some(&t), None).await;
     assert_eq!(reply.json["total"], 0);
 }
+
+#[tokio::test]
+async fn an_unread_page_cursor_from_before_a_read_all_ends_the_listing() {
+    let stack = stack().await;
+    let (u, t) = user("pager");
+    for i in 0..3 {
+        create_for(&stack, &u, "info", &format!("n{i}")).await;
+    }
+    let first = call(
+        &stack,
+        "GET",
+        "/notifications?is_read=false&limit=1",
+        Some(&t),
+        None,
+    )
+    .await;
+    let cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
+    call(&stack, "PUT", "/notifications/read-all", Some(&t), None).await;
+    let next = call(
+        &stack,
+        "GET",
+        &format!("/notifications?is_read=false&limit=1&cursor={cursor}"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(next.status, 200, "{}", next.json);
+    assert_eq!(next.json["notifications"], json!([]));
+    assert_eq!(next.json["next_cursor"], Value::Null);
+}

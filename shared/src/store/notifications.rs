@@ -657,6 +657,22 @@ impl Notifications {
                 None => filters.push("is_read = :true".into()),
             }
         }
+        // Unread items all sit above the watermark: a position under it (a read-all came
+        // between two pages) has nothing unread after it.
+        if unread_only {
+            let lo = counters.read_before.as_deref().unwrap_or(NOTIF_PREFIX);
+            if values
+                .get(":hi")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|hi| hi.as_str() < lo)
+            {
+                return Ok(Page {
+                    items: vec![],
+                    total: counters.matching(q.is_read, q.kind),
+                    has_more: false,
+                });
+            }
+        }
         let page_size = if filters.is_empty() {
             (want + 1).min(1_000) as i32
         } else {
