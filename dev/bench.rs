@@ -320,6 +320,7 @@ pub mod analytics {
                             Utc::now() + Duration::days(1),
                             after.as_deref(),
                             5000,
+                            |_| Some(()),
                         )
                         .await?;
                     match next {

@@ -737,7 +737,7 @@ async fn export_page(app: &App, req: &Request) -> Result<ExportPage, ApiError> {
             Some(pos.after)
         }
     };
-    let (items, position) = read
+    let (rows, position) = read
         .store
         .events_page(
             &user,
@@ -745,6 +745,7 @@ async fn export_page(app: &App, req: &Request) -> Result<ExportPage, ApiError> {
             read.period.end,
             after.as_deref(),
             limit,
+            row_of,
         )
         .await?;
     let next = match position {
@@ -762,7 +763,7 @@ async fn export_page(app: &App, req: &Request) -> Result<ExportPage, ApiError> {
     };
     read.log("export");
     Ok(ExportPage {
-        rows: items.iter().filter_map(row_of).collect(),
+        rows,
         next,
         period: read.period,
     })

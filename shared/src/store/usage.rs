@@ -747,14 +747,18 @@ impl UsageStore {
 
     /// One page of a user's raw events in [start, end), oldest first, after `after` (a
     /// position returned by the previous page).
-    pub async fn events_page(
+    ///
+    /// Each stored item passes through `convert` as soon as its DynamoDB page arrives and is
+    /// then dropped, so memory holds one page of items, not the whole export page.
+    pub async fn events_page<T>(
         &self,
         user: &UserId,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), StoreError> {
+        convert: impl Fn(&HashMap<String, AttributeValue>) -> Option<T>,
+    ) -> Result<(Vec<T>, Option<String>), StoreError> {
         let from = after
             .map(str::to_owned)
             .unwrap_or_else(|| time_sk(&start, ""));
@@ -770,7 +774,9 @@ impl UsageStore {
             k.insert("sk".to_owned(), AttributeValue::S("EVT".into()));
             k
         });
-        while rows.len() < limit {
+        let mut seen = 0usize;
+        let mut last_sk: Option<String> = None;
+        while seen < limit {
             let out = self
                 .client
                 .query()
@@ -780,7 +786,7 @@ impl UsageStore {
                 .expression_attribute_values(":u", AttributeValue::S(events_of_user(user)))
                 .expression_attribute_values(":a", AttributeValue::S(from.clone()))
                 .expression_attribute_values(":b", AttributeValue::S(to.clone()))
-                .limit((limit - rows.len()).min(1000) as i32)
+                .limit((limit - seen).min(1000) as i32)
                 .set_exclusive_start_key(next.take())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
@@ -795,18 +801,20 @@ impl UsageStore {
                 s.read_units += units;
                 s.items_read += items.len();
             });
-            rows.extend(items);
+            seen += items.len();
+            last_sk = items
+                .last()
+                .and_then(|r| r.get("gsi1sk"))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .or(last_sk);
+            rows.extend(items.iter().filter_map(&convert));
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => next = Some(k),
                 _ => return Ok((rows, None)),
             }
         }
-        let position = rows
-            .last()
-            .and_then(|r| r.get("gsi1sk"))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
-        Ok((rows, position))
+        Ok((rows, last_sk))
     }
 }
 
