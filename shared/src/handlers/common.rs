@@ -46,15 +46,7 @@ pub(crate) fn notification_id(req: &Request) -> Result<Uuid, ApiError> {
 
 /// `true` / `false`, or a 400 naming the parameter.
 pub(crate) fn bool_param(params: &Params, name: &str) -> Result<Option<bool>, ApiError> {
-    match params.get(name) {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(other) => Err(ApiError::invalid(
-            name,
-            format!("{name} must be true or false, not {other:?}"),
-        )),
-    }
+    params.boolean(name)
 }
 
 /// A whole number within `min..=max`, `default` when absent, or a 400 naming the parameter.
@@ -65,22 +57,8 @@ pub(crate) fn int_param(
     max: usize,
     default: usize,
 ) -> Result<usize, ApiError> {
-    let Some(raw) = params.get(name) else {
-        return Ok(default);
-    };
-    let out_of_range =
-        || ApiError::invalid(name, format!("{name} must be between {min} and {max}"));
-    if raw.is_empty() || !raw.chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::invalid(
-            name,
-            format!("{name} must be a whole number between {min} and {max}"),
-        ));
-    }
-    let value: usize = raw.parse().map_err(|_| out_of_range())?;
-    if value < min || value > max {
-        return Err(out_of_range());
-    }
-    Ok(value)
+    let value = params.integer(name, min as i64, max as i64)?;
+    Ok(value.map_or(default, |v| v as usize))
 }
 
 /// [`json_body`] for routes whose body is one JSON object: anything else (an array, a number)
