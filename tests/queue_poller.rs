@@ -2,12 +2,13 @@
 //! are retried through the visibility timeout and end in the dead-letter queue by the redrive
 //! policy, while the rest of the batch is deleted once. Against moto's SQS.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use aws_sdk_sqs::types::QueueAttributeName;
 use meterbell::handlers::SqsFuture;
 use meterbell_dev::poller::Consumer;
 use meterbell_dev::template::QueueSource;
@@ -47,61 +48,11 @@ fn fail_poison(_app: Arc<meterbell::App>, event: SqsEvent) -> SqsFuture {
     })
 }
 
+/// A fresh queue with a one-second visibility timeout and a dead-letter queue, and an id that
+/// keeps this test's message bodies apart.
 async fn queue_with_dlq(sqs: &aws_sdk_sqs::Client, max_receive: u32) -> (String, String, String) {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let dlq = sqs
-        .create_queue()
-        .queue_name(format!("dlq-{id}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let policy =
-        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive})
-            .to_string();
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("q-{id}"))
-        .attributes(QueueAttributeName::VisibilityTimeout, "1")
-        .attributes(QueueAttributeName::RedrivePolicy, policy)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (queue, dlq, id)
-}
-
-async fn count(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    let n = |k: &QueueAttributeName| {
-        attrs
-            .get(k)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
-    n(&QueueAttributeName::ApproximateNumberOfMessages)
-        + n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    let (queue, dlq) = support::queue_pair(sqs, "poller", max_receive, 1).await;
+    (queue, dlq, uuid::Uuid::new_v4().simple().to_string())
 }
 
 #[tokio::test]
@@ -134,7 +85,7 @@ async fn a_failed_message_is_retried_then_dead_lettered_while_its_batch_mates_ar
         app: app(&stack, "UnreadCountFunction"),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while count(&sqs, &dlq).await == 0 {
+    while support::count(&sqs, &dlq).await == 0 {
         assert!(
             Instant::now() < deadline,
             "the poison message never reached the dead-letter queue"
@@ -151,7 +102,7 @@ async fn a_failed_message_is_retried_then_dead_lettered_while_its_batch_mates_ar
         2,
         "delivered maxReceiveCount times"
     );
-    assert_eq!(count(&sqs, &queue).await, 0);
+    assert_eq!(support::count(&sqs, &queue).await, 0);
     let dead = sqs
         .receive_message()
         .queue_url(&dlq)
@@ -194,6 +145,6 @@ async fn without_report_batch_item_failures_a_returned_failure_is_ignored_as_lam
         .await
         .unwrap();
     assert_eq!((received, failed), (1, 0));
-    assert_eq!(count(&sqs, &queue).await, 0);
-    assert_eq!(count(&sqs, &dlq).await, 0);
+    assert_eq!(support::count(&sqs, &queue).await, 0);
+    assert_eq!(support::count(&sqs, &dlq).await, 0);
 }

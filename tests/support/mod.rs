@@ -136,7 +136,8 @@ pub struct Queues {
     pub webhook_dlq: String,
 }
 
-async fn queue_pair(
+/// A queue named after `name` with its own dead-letter queue: (queue URL, DLQ URL).
+pub async fn queue_pair(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
     max_receive: u32,
