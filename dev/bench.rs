@@ -153,9 +153,9 @@ pub mod analytics {
 
     use anyhow::{anyhow, Result};
     use chrono::{Duration, DurationRound, Utc};
-    use meterbell::domain::UserId;
-    use meterbell::store::usage::{process_conflicts, process_stats, UsageStore};
-    use meterbell::usage::event::{UsageEvent, Window};
+    use meterbell::analytics::event::{UsageEvent, Window};
+    use meterbell::analytics::store::{process_conflicts, process_stats, UsageStore};
+    use meterbell::platform::domain::UserId;
     use serde_json::json;
 
     use crate::local_api::Router;
@@ -440,9 +440,9 @@ async fn enqueue(
 /// time from a job's enqueueing to its webhook's arrival — on the local emulators, with the
 /// handlers in this process polled as Lambda's event source mapping would.
 pub async fn notifications(stack: &crate::stack::LocalStack, jobs: usize) -> Result<()> {
-    use meterbell::domain::UserId;
-    use meterbell::store::accounts::{Accounts, Endpoint};
-    use meterbell::store::dynamodb::Notifications;
+    use meterbell::notifications::store::accounts::{Accounts, Endpoint};
+    use meterbell::notifications::store::Notifications;
+    use meterbell::platform::domain::UserId;
 
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let receiver = crate::receiver::Receiver::start(0).await?;

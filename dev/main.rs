@@ -120,7 +120,7 @@ async fn run() -> Result<()> {
     if args.command == "emails" {
         return print_emails(&Endpoints::from_env()?).await;
     }
-    meterbell::lambda::init_tracing();
+    meterbell::platform::lambda::init_tracing();
     // The local stack signs and checks tokens with the development secret unless told otherwise.
     args.params
         .entry("JwtSecret".into())

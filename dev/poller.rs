@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use meterbell::handlers::{self, Handler, SqsHandler};
+use meterbell::functions::{self as handlers, Handler};
+use meterbell::platform::handler::SqsHandler;
 use meterbell::App;
 use serde_json::json;
 

@@ -4,17 +4,16 @@
 
 use anyhow::Result;
 use chrono::{Duration, DurationRound, Utc};
-use meterbell::domain::UserId;
-use meterbell::notification::{Notification, NotificationType};
-use meterbell::store::dynamodb::Notifications;
-use meterbell::store::usage::UsageStore;
-use meterbell::store::NotificationCounts;
-use meterbell::usage::event::{UsageEvent, Window};
+use meterbell::analytics::event::{UsageEvent, Window};
+use meterbell::analytics::store::UsageStore;
+use meterbell::notifications::notification::{Notification, NotificationType};
+use meterbell::notifications::store::Notifications;
+use meterbell::platform::domain::UserId;
 use serde_json::json;
 
 use crate::stack::LocalStack;
-use meterbell::preferences::{CheckedUpdate, EmailAddress};
-use meterbell::store::accounts::{Accounts, Endpoint};
+use meterbell::notifications::preferences::{CheckedUpdate, EmailAddress};
+use meterbell::notifications::store::accounts::{Accounts, Endpoint};
 
 pub const DEMO_USER: &str = "demo-user";
 pub const DEMO_ADMIN: &str = "demo-admin";

@@ -194,8 +194,8 @@ pub async fn request_to(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<Reply> {
-    let handler = match meterbell::handlers::by_binary(&function.binary) {
-        Some(meterbell::handlers::Handler::Http(h)) => h,
+    let handler = match meterbell::functions::by_binary(&function.binary) {
+        Some(meterbell::functions::Handler::Http(h)) => h,
         _ => anyhow::bail!("{} is not an HTTP function", function.logical_id),
     };
     let routes = function
@@ -225,8 +225,8 @@ pub async fn request_app(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<Reply> {
-    let handler = match meterbell::handlers::by_binary(&function.binary) {
-        Some(meterbell::handlers::Handler::Http(h)) => h,
+    let handler = match meterbell::functions::by_binary(&function.binary) {
+        Some(meterbell::functions::Handler::Http(h)) => h,
         _ => anyhow::bail!("{} is not an HTTP function", function.logical_id),
     };
     let routes = function

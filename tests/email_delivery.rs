@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use meterbell::delivery::EmailMessage;
+use meterbell::notifications::delivery::EmailMessage;
 use meterbell_dev::receiver::{Receiver, Reply};
 use meterbell_dev::testing::stack;
 use meterbell_dev::tokens::DEV_EMAIL_SENDER;

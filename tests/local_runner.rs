@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lambda_http::{Body, Request, RequestExt};
-use meterbell::handlers::HttpFuture;
+use meterbell::platform::handler::HttpFuture;
 use meterbell_dev::local_api::{serve, Route, Router};
 use meterbell_dev::testing::{app, stack, token};
 use serde_json::{json, Value};

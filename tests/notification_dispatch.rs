@@ -6,8 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use meterbell::delivery::{EmailMessage, WebhookMessage};
-use meterbell::jobs::{payment_job, PaymentStatus};
+use meterbell::analytics::event::PaymentStatus;
+use meterbell::notifications::delivery::{EmailMessage, WebhookMessage};
+use meterbell::seam::payment_job;
 use meterbell_dev::testing::{request_app, stack};
 use serde_json::json;
 use support::{

@@ -3,7 +3,7 @@
 //! with the environment the template gives it.
 
 use aws_lambda_events::sqs::SqsEvent;
-use meterbell::handlers::{by_binary, Handler};
+use meterbell::functions::{by_binary, Handler};
 use meterbell_dev::testing::{app, stack};
 
 /// (function, binary, the statuses its sample event may get on a stack used before)

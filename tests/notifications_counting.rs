@@ -94,7 +94,7 @@ async fn unread_count_stays_exact_under_concurrent_create_read_read_all_and_dele
         .map(|k| {
             counters.matching(
                 Some(false),
-                meterbell::notification::NotificationType::parse(k),
+                meterbell::notifications::notification::NotificationType::parse(k),
             )
         })
         .sum();

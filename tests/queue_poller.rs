@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use meterbell::handlers::SqsFuture;
+use meterbell::platform::handler::SqsFuture;
 use meterbell_dev::poller::Consumer;
 use meterbell_dev::template::QueueSource;
 use meterbell_dev::testing::{app, stack};

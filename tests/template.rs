@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use meterbell::handlers::{by_binary, Handler};
+use meterbell::functions::{by_binary, Handler};
 use meterbell_dev::template::{Resolver, Template};
 use serde_yaml::Value;
 

@@ -1,8 +1,8 @@
 //! `GET /api/v1/notifications/unread-count` end to end: JWT, routing, DynamoDB Local, errors.
 
-use meterbell::domain::UserId;
-use meterbell::notification::{Notification, NotificationType};
-use meterbell::store::dynamodb::Notifications;
+use meterbell::notifications::notification::{Notification, NotificationType};
+use meterbell::notifications::store::Notifications;
+use meterbell::platform::domain::UserId;
 use meterbell_dev::testing::{app, request, stack, token, unique_user};
 use serde_json::json;
 
@@ -146,9 +146,11 @@ async fn the_sample_event_in_events_answers_as_sam_local_invoke_would() {
     ))
     .unwrap();
     let req = lambda_http::request::from_str(&raw).unwrap();
-    let response =
-        meterbell::handlers::notifications::unread_count(app(&stack, "UnreadCountFunction"), req)
-            .await;
+    let response = meterbell::notifications::routes::inbox::unread_count(
+        app(&stack, "UnreadCountFunction"),
+        req,
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = match response.body() {
         lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),

@@ -6,7 +6,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{Duration, Utc};
-use meterbell::handlers::ingest::usage_consumer;
+use meterbell::analytics::consumer::usage_consumer;
 use meterbell_dev::poller::Consumer;
 use meterbell_dev::stack::LocalStack;
 use meterbell_dev::template::QueueSource;

@@ -7,8 +7,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use meterbell::delivery::WebhookMessage;
-use meterbell::store::accounts::Endpoint;
+use meterbell::notifications::delivery::WebhookMessage;
+use meterbell::notifications::store::accounts::Endpoint;
 use meterbell_dev::receiver::{verify, Receiver, Reply};
 use meterbell_dev::testing::{app_with, request_app, stack};
 use serde_json::{json, Value};
@@ -312,14 +312,14 @@ async fn private_loopback_and_metadata_targets_are_refused_unless_the_deployment
     // delivery: logged once as refused, never retried, nothing reaches the receiver.
     let store = accounts(&stack);
     let n = create_for(&stack, &u, "info", "probe").await;
-    let view: meterbell::notification::NotificationView =
+    let view: meterbell::notifications::notification::NotificationView =
         serde_json::from_value(n.clone()).unwrap();
     for url in &urls {
         let endpoint = Endpoint {
             id: Endpoint::new_id(),
             user_id: uid(&u),
             url: url.clone(),
-            secret: meterbell::webhook::generate_secret().unwrap(),
+            secret: meterbell::notifications::channels::webhook::generate_secret().unwrap(),
             description: None,
             enabled: true,
             disabled_reason: None,
@@ -382,7 +382,7 @@ async fn metadata_addresses_are_refused_even_where_private_targets_are_allowed()
         id: Endpoint::new_id(),
         user_id: uid(&u),
         url: "http://169.254.169.254/latest/meta-data/".into(),
-        secret: meterbell::webhook::generate_secret().unwrap(),
+        secret: meterbell::notifications::channels::webhook::generate_secret().unwrap(),
         description: None,
         enabled: true,
         disabled_reason: None,

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use futures::StreamExt;
-use meterbell::domain::UserId;
-use meterbell::notification::{Notification, NotificationType};
-use meterbell::store::accounts::Accounts;
-use meterbell::store::dynamodb::Notifications;
+use meterbell::notifications::notification::{Notification, NotificationType};
+use meterbell::notifications::store::accounts::Accounts;
+use meterbell::notifications::store::Notifications;
+use meterbell::platform::domain::UserId;
 use meterbell::App;
 use meterbell_dev::poller::Consumer;
 use meterbell_dev::stack::{Endpoints, LocalStack};
@@ -263,8 +263,8 @@ pub async fn deliveries(stack: &LocalStack, token: &str, id: &str) -> Vec<Value>
 /// The consumer of function `logical_id` on `queue_url`, as the template declares it.
 pub fn consumer(stack: &LocalStack, logical_id: &str, queue_url: &str, app: Arc<App>) -> Consumer {
     let function = stack.template.function(logical_id).unwrap();
-    let handler = match meterbell::handlers::by_binary(&function.binary) {
-        Some(meterbell::handlers::Handler::Sqs(h)) => h,
+    let handler = match meterbell::functions::by_binary(&function.binary) {
+        Some(meterbell::functions::Handler::Sqs(h)) => h,
         _ => panic!("{logical_id} is not a queue consumer"),
     };
     Consumer {

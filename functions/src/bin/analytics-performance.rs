@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    meterbell::lambda::run_http(meterbell::handlers::analytics::performance).await
+    meterbell::platform::lambda::run_http(meterbell::analytics::routes::performance).await
 }

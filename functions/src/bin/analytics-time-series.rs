@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    meterbell::lambda::run_http(meterbell::handlers::analytics::time_series).await
+    meterbell::platform::lambda::run_http(meterbell::analytics::routes::time_series).await
 }

@@ -2,5 +2,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    meterbell::lambda::run_sqs(meterbell::handlers::email_sender::email_sender).await
+    meterbell::platform::lambda::run_sqs(
+        meterbell::notifications::channels::email::sender::email_sender,
+    )
+    .await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    meterbell::lambda::run_sqs(meterbell::handlers::dispatcher::dispatcher).await
+    meterbell::platform::lambda::run_sqs(meterbell::notifications::dispatcher::dispatcher).await
 }

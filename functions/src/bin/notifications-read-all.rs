@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    meterbell::lambda::run_http(meterbell::handlers::notifications::read_all).await
+    meterbell::platform::lambda::run_http(meterbell::notifications::routes::inbox::read_all).await
 }

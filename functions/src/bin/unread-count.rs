@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    meterbell::lambda::run_http(meterbell::handlers::notifications::unread_count).await
+    meterbell::platform::lambda::run_http(meterbell::notifications::routes::inbox::unread_count)
+        .await
 }

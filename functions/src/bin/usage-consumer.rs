@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    meterbell::lambda::run_sqs(meterbell::handlers::ingest::usage_consumer).await
+    meterbell::platform::lambda::run_sqs(meterbell::analytics::consumer::usage_consumer).await
 }

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    meterbell::lambda::run_http(meterbell::handlers::ingest::post_usage_events).await
+    meterbell::platform::lambda::run_http(meterbell::analytics::routes::ingest::post_usage_events)
+        .await
 }

@@ -2,5 +2,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    meterbell::lambda::run_sqs(meterbell::handlers::webhook_sender::webhook_sender).await
+    meterbell::platform::lambda::run_sqs(
+        meterbell::notifications::channels::webhook::sender::webhook_sender,
+    )
+    .await
 }

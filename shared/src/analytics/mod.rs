@@ -1,0 +1,14 @@
+//! The analytics half: usage events, exact money, periods and time zones, hourly and daily
+//! rollups with mergeable latency histograms, their store, the read routes and the ingest path
+//! (HTTP and the usage queue's consumer).
+
+pub mod consumer;
+pub mod event;
+pub mod histogram;
+pub mod ingest;
+pub mod money;
+pub mod period;
+pub mod rollup;
+pub mod routes;
+pub mod store;
+pub mod zone;

@@ -1,0 +1,173 @@
+//! `email-sender`, the consumer of `EmailQueue`: one SES `SendEmail` per message, with a text
+//! and an HTML body, the configured sender and reply-to. Every attempt is logged for
+//! `GET notifications/{id}/deliveries`.
+//!
+//! Permanent failures (the message is rejected, the sender is not verified, the recipient is
+//! invalid) are recorded as `failed` and not retried. Throttling, SES 5xx and network failures
+//! are recorded as `retrying` and reported as batch item failures: SQS redelivers after the
+//! visibility timeout and, at `maxReceiveCount`, dead-letters the message.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_ses::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ses::operation::send_email::SendEmailError;
+use aws_sdk_ses::types::{Body, Content, Destination, Message};
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::notifications::channels::email;
+use crate::notifications::delivery::{Attempt, AttemptStatus, EmailMessage};
+use crate::notifications::preferences::Channel;
+use crate::notifications::store;
+use crate::notifications::store::accounts::Claim;
+use crate::platform::app::App;
+use crate::platform::config::require;
+use crate::platform::domain::UserId;
+use crate::platform::handler::SqsFuture;
+use crate::platform::sqs::{self, Settled};
+
+/// How long one invocation holds the sending of an email (longer than the function timeout).
+const CLAIM_SECONDS: i64 = 45;
+
+/// SES error codes that no retry can fix.
+const PERMANENT: &[&str] = &[
+    "MessageRejected",
+    "MailFromDomainNotVerifiedException",
+    "MailFromDomainNotVerified",
+    "ConfigurationSetDoesNotExist",
+    "ConfigurationSetDoesNotExistException",
+    "InvalidParameterValue",
+];
+
+/// How an SES failure is treated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SesFailure {
+    Permanent(String),
+    Transient(String),
+}
+
+/// Sorts an SES error into permanent and transient, with the text recorded for it.
+pub fn classify<R: std::fmt::Debug>(err: &SdkError<SendEmailError, R>) -> SesFailure {
+    match err {
+        SdkError::ServiceError(e) => {
+            let code = e.err().code().unwrap_or("Unknown");
+            let text = match e.err().message() {
+                Some(m) => format!("{code}: {m}"),
+                None => code.to_owned(),
+            };
+            if PERMANENT.contains(&code) || matches!(e.err(), SendEmailError::MessageRejected(_)) {
+                SesFailure::Permanent(text)
+            } else {
+                SesFailure::Transient(text)
+            }
+        }
+        SdkError::TimeoutError(_) => SesFailure::Transient("SES did not answer in time".into()),
+        other => SesFailure::Transient(format!(
+            "SES request failed: {}",
+            aws_sdk_ses::error::DisplayErrorContext(other)
+        )),
+    }
+}
+
+/// `Ok` when the message is done (sent, or failed for good); `Err` to retry it.
+async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
+    let msg: EmailMessage = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+        .context("the message is not an email delivery")?;
+    let user = UserId::parse(&msg.notification.user_id).map_err(|e| anyhow!("user_id {e}"))?;
+    let id = Uuid::parse_str(&msg.notification.id).context("notification id")?;
+    let accounts = store::accounts(app).await?;
+    let target_key = format!("email:{}", msg.to);
+    let expires = store::expires_at(app);
+    let settings = &app.config().notifications;
+    let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
+    match accounts
+        .claim_delivery(&user, &id, &target_key, CLAIM_SECONDS, expires)
+        .await?
+    {
+        Claim::Claimed => {}
+        Claim::Delivered => {
+            tracing::info!(notification = %id, "email already sent; skipping the repeat");
+            return Ok(());
+        }
+        Claim::Busy => return Err(anyhow!("another copy of this email is being sent")),
+    }
+    let rendered = email::render(&msg.notification);
+    let utf8 = |text: String| Content::builder().data(text).charset("UTF-8").build();
+    let message = Message::builder()
+        .subject(utf8(rendered.subject)?)
+        .body(
+            Body::builder()
+                .text(utf8(rendered.text)?)
+                .html(utf8(rendered.html)?)
+                .build(),
+        )
+        .build();
+    let result = app
+        .ses()
+        .await
+        .send_email()
+        .source(sender)
+        .destination(Destination::builder().to_addresses(&msg.to).build())
+        .message(message)
+        .set_reply_to_addresses(settings.email_reply_to.clone().map(|r| vec![r]))
+        .send()
+        .await;
+    let mut attempt = Attempt {
+        notification_id: id,
+        channel: Channel::Email,
+        target: msg.to.clone(),
+        endpoint_id: None,
+        attempt: sqs::receive_count(record),
+        status: AttemptStatus::Delivered,
+        http_status: None,
+        error: None,
+        at: Utc::now(),
+    };
+    let outcome = match &result {
+        Ok(_) => Ok(()),
+        Err(err) => match classify(err) {
+            SesFailure::Permanent(text) => {
+                tracing::warn!(notification = %id, error = %text, "email failed for good");
+                attempt.status = AttemptStatus::Failed;
+                attempt.error = Some(text);
+                Ok(())
+            }
+            SesFailure::Transient(text) => {
+                tracing::warn!(notification = %id, error = %text, "email failed; will retry");
+                attempt.status = AttemptStatus::Retrying;
+                attempt.error = Some(text.clone());
+                Err(anyhow!("SES: {text}"))
+            }
+        },
+    };
+    accounts.record_attempt(&user, &attempt, expires).await?;
+    match attempt.status {
+        AttemptStatus::Delivered | AttemptStatus::Failed => {
+            // Done for good either way: a repeat of the message sends nothing.
+            accounts
+                .mark_delivered(&user, &id, &target_key, expires)
+                .await?
+        }
+        _ => accounts.release_delivery(&user, &id, &target_key).await?,
+    }
+    outcome
+}
+
+/// The `email-sender` function.
+pub fn email_sender(app: Arc<App>, event: SqsEvent) -> SqsFuture {
+    Box::pin(async move {
+        let batch = sqs::run_batch(&event.records, 8, |record| {
+            let app = &app;
+            async move { send_one(app, record).await.map(Settled::Done) }
+        })
+        .await;
+        tracing::info!(
+            received = event.records.len(),
+            failed = batch.retried(),
+            "emails handled"
+        );
+        batch.response
+    })
+}

@@ -1,0 +1,347 @@
+//! Notification preferences: per type × channel on/off, and the address email goes to.
+//! The in-app inbox is always on; email needs an address, webhooks an enabled endpoint.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::notifications::notification::NotificationType;
+
+/// An email address SES can send to: `local@domain`, checked conservatively (no quoted local
+/// parts, no comments, no display names), domain lower-cased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters", Self::MAX_LEN));
+        }
+        let (local, domain) = raw
+            .split_once('@')
+            .ok_or_else(|| "must look like name@example.com".to_owned())?;
+        if local.is_empty() || local.len() > 64 {
+            return Err("must have 1 to 64 characters before the @".into());
+        }
+        let local_ok = local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        if !local_ok || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err("has characters that are not allowed before the @".into());
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        if labels.len() < 2 {
+            return Err("must have a domain with a dot after the @".into());
+        }
+        for label in &labels {
+            let ok = !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-');
+            if !ok {
+                return Err("has a domain that is not a valid host name".into());
+            }
+        }
+        if labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err("has a domain that is not a valid host name".into());
+        }
+        Ok(EmailAddress(format!(
+            "{local}@{}",
+            domain.to_ascii_lowercase()
+        )))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// On/off per notification type for one channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TypeSwitches {
+    pub info: bool,
+    pub warning: bool,
+    pub error: bool,
+    pub success: bool,
+}
+
+impl Default for TypeSwitches {
+    fn default() -> Self {
+        TypeSwitches {
+            info: true,
+            warning: true,
+            error: true,
+            success: true,
+        }
+    }
+}
+
+impl TypeSwitches {
+    pub fn allows(&self, kind: NotificationType) -> bool {
+        match kind {
+            NotificationType::Info => self.info,
+            NotificationType::Warning => self.warning,
+            NotificationType::Error => self.error,
+            NotificationType::Success => self.success,
+        }
+    }
+
+    pub fn set(&mut self, kind: NotificationType, on: bool) {
+        match kind {
+            NotificationType::Info => self.info = on,
+            NotificationType::Warning => self.warning = on,
+            NotificationType::Error => self.error = on,
+            NotificationType::Success => self.success = on,
+        }
+    }
+}
+
+/// Delivery channels a user can switch per type (the inbox is always on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Email,
+    Webhook,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Email, Channel::Webhook];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Preferences {
+    pub email_address: Option<EmailAddress>,
+    pub email: TypeSwitches,
+    pub webhook: TypeSwitches,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Preferences {
+    pub fn switches(&self, channel: Channel) -> &TypeSwitches {
+        match channel {
+            Channel::Email => &self.email,
+            Channel::Webhook => &self.webhook,
+        }
+    }
+
+    /// The address to email about a notification of `kind`, if the user wants that email.
+    pub fn email_for(&self, kind: NotificationType) -> Option<&EmailAddress> {
+        self.email_address
+            .as_ref()
+            .filter(|_| self.email.allows(kind))
+    }
+
+    pub fn view(&self) -> PreferencesView {
+        PreferencesView {
+            email_address: self.email_address.as_ref().map(|a| a.to_string()),
+            channels: ChannelsView {
+                in_app: TypeSwitches::default(),
+                email: self.email,
+                webhook: self.webhook,
+            },
+            updated_at: self
+                .updated_at
+                .map(crate::notifications::notification::timestamp),
+        }
+    }
+}
+
+/// `GET notifications/preferences`.
+#[derive(Serialize)]
+pub struct PreferencesView {
+    pub email_address: Option<String>,
+    pub channels: ChannelsView,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ChannelsView {
+    /// Always on: shown so clients can render the whole matrix.
+    pub in_app: TypeSwitches,
+    pub email: TypeSwitches,
+    pub webhook: TypeSwitches,
+}
+
+/// `PUT notifications/preferences`: every field optional; the ones given replace the stored
+/// values, the others stay as they are. Unknown fields are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesUpdate {
+    /// `null` removes the address; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    pub email_address: Option<Option<String>>,
+    #[serde(default)]
+    pub channels: Option<ChannelsUpdate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsUpdate {
+    #[serde(default)]
+    pub email: Option<SwitchesUpdate>,
+    #[serde(default)]
+    pub webhook: Option<SwitchesUpdate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchesUpdate {
+    #[serde(default)]
+    pub info: Option<bool>,
+    #[serde(default)]
+    pub warning: Option<bool>,
+    #[serde(default)]
+    pub error: Option<bool>,
+    #[serde(default)]
+    pub success: Option<bool>,
+}
+
+impl SwitchesUpdate {
+    pub fn changes(&self) -> Vec<(NotificationType, bool)> {
+        [
+            (NotificationType::Info, self.info),
+            (NotificationType::Warning, self.warning),
+            (NotificationType::Error, self.error),
+            (NotificationType::Success, self.success),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+    }
+}
+
+/// A checked update: the address parsed, the switches to set.
+#[derive(Debug, Default, PartialEq)]
+pub struct CheckedUpdate {
+    pub email_address: Option<Option<EmailAddress>>,
+    pub switches: Vec<(Channel, NotificationType, bool)>,
+}
+
+impl PreferencesUpdate {
+    /// Checks the address; `Err((field, message))` otherwise.
+    pub fn check(self) -> Result<CheckedUpdate, (String, String)> {
+        let email_address =
+            match self.email_address {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(raw)) => Some(Some(EmailAddress::parse(&raw).map_err(|why| {
+                    ("email_address".to_owned(), format!("email_address {why}"))
+                })?)),
+            };
+        let mut switches = vec![];
+        if let Some(channels) = self.channels {
+            for (channel, update) in [
+                (Channel::Email, channels.email),
+                (Channel::Webhook, channels.webhook),
+            ] {
+                for (kind, on) in update.map(|u| u.changes()).unwrap_or_default() {
+                    switches.push((channel, kind, on));
+                }
+            }
+        }
+        Ok(CheckedUpdate {
+            email_address,
+            switches,
+        })
+    }
+}
+
+/// Distinguishes a field given as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_addresses_are_accepted_and_their_domain_lower_cased() {
+        for (raw, stored) in [
+            ("alice@example.com", "alice@example.com"),
+            (
+                "Bob.Smith+tag@Mail.Example.CO.uk",
+                "Bob.Smith+tag@mail.example.co.uk",
+            ),
+            ("x_y-z@sub-domain.example.io", "x_y-z@sub-domain.example.io"),
+        ] {
+            assert_eq!(EmailAddress::parse(raw).unwrap().as_str(), stored);
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused() {
+        for raw in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@example",
+            "alice@@example.com",
+            "al ice@example.com",
+            "alice@exa mple.com",
+            ".alice@example.com",
+            "al..ice@example.com",
+            "alice@-example.com",
+            "alice@example..com",
+            "Alice <alice@example.com>",
+            "alice@example.com\r\nBcc: x@y.com",
+            "alice@127.0.0.1",
+        ] {
+            assert!(EmailAddress::parse(raw).is_err(), "{raw:?} was accepted");
+        }
+        assert!(EmailAddress::parse(&format!("{}@example.com", "a".repeat(65))).is_err());
+        assert!(EmailAddress::parse(&format!("a@{}.com", "b".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn email_goes_out_only_with_an_address_and_the_type_switched_on() {
+        let mut p = Preferences::default();
+        assert_eq!(p.email_for(NotificationType::Info), None);
+        p.email_address = Some(EmailAddress::parse("a@example.com").unwrap());
+        assert!(p.email_for(NotificationType::Info).is_some());
+        p.email.set(NotificationType::Info, false);
+        assert_eq!(p.email_for(NotificationType::Info), None);
+        assert!(p.email_for(NotificationType::Error).is_some());
+    }
+
+    #[test]
+    fn an_update_tells_null_from_absent() {
+        let u: PreferencesUpdate = serde_json::from_str(r#"{"email_address": null}"#).unwrap();
+        assert_eq!(u.check().unwrap().email_address, Some(None));
+        let u: PreferencesUpdate = serde_json::from_str(r#"{}"#).unwrap();
+        assert_eq!(u.check().unwrap().email_address, None);
+        let u: PreferencesUpdate =
+            serde_json::from_str(r#"{"channels": {"webhook": {"info": false}}}"#).unwrap();
+        assert_eq!(
+            u.check().unwrap().switches,
+            vec![(Channel::Webhook, NotificationType::Info, false)]
+        );
+    }
+}

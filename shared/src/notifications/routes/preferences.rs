@@ -1,0 +1,45 @@
+//! `GET/PUT /api/v1/notifications/preferences`.
+
+use http::StatusCode;
+use lambda_http::Request;
+
+use crate::notifications::preferences::PreferencesUpdate;
+use crate::notifications::store;
+use crate::platform::app::App;
+use crate::platform::error::ApiError;
+use crate::platform::handler::http_handler;
+use crate::platform::http::{authenticate, json, object_body, HttpResponse, Params};
+
+const MAX_BODY_BYTES: usize = 4 * 1024;
+
+http_handler!(
+    /// `GET /api/v1/notifications/preferences` — admins may add `user_id`.
+    get => get_preferences
+);
+
+async fn get_preferences(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(app, req)?;
+    let params = Params::parse(req, &["user_id"])?;
+    let user = params.target_user(&caller)?;
+    let prefs = store::accounts(app).await?.preferences(&user).await?;
+    json(app, StatusCode::OK, &prefs.view())
+}
+
+http_handler!(
+    /// `PUT /api/v1/notifications/preferences` — the fields given replace the stored ones.
+    put => put_preferences
+);
+
+async fn put_preferences(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(app, req)?;
+    Params::parse(req, &[])?;
+    let update: PreferencesUpdate = object_body(req, MAX_BODY_BYTES)?;
+    let update = update
+        .check()
+        .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    let prefs = store::accounts(app)
+        .await?
+        .update_preferences(&caller.user_id, &update)
+        .await?;
+    json(app, StatusCode::OK, &prefs.view())
+}

@@ -1,0 +1,65 @@
+//! Key layout of the tables. User ids cannot contain `#` (see [`UserId`]), so keys built here
+//! never collide across users.
+
+use crate::platform::domain::UserId;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+
+/// Partition of everything one user owns in a table.
+pub fn user_partition(user: &UserId) -> String {
+    format!("USER#{}", user.as_str())
+}
+
+/// The item holding a user's notification counters.
+pub const COUNTERS_SK: &str = "COUNTERS";
+/// Counter attribute: notifications not yet read.
+pub const UNREAD_ATTR: &str = "unread";
+
+/// Sort key of one notification; UUID v7 text sorts by creation time.
+pub fn notification_sk(id: &uuid::Uuid) -> String {
+    format!("NOTIF#{id}")
+}
+
+/// Sort-key prefix of a user's notifications.
+pub const NOTIF_PREFIX: &str = "NOTIF#";
+
+/// The sparse index of unread notifications: partition `UNREAD#<user>` on `gsi1`, present only
+/// while an item is unread.
+pub const GSI1: &str = "gsi1";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+
+pub fn unread_partition(user: &UserId) -> String {
+    format!("UNREAD#{}", user.as_str())
+}
+
+/// The idempotency record of a notification job for one user (NotificationsTable).
+pub fn job_sk(job_id: &str) -> String {
+    format!("JOB#{job_id}")
+}
+
+/// AccountsTable: a user's notification preferences.
+pub const PREFS_SK: &str = "PREFS";
+/// AccountsTable: how many webhook endpoints a user has (bounds them).
+pub const WEBHOOK_COUNT_SK: &str = "WEBHOOKS";
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+
+pub fn webhook_sk(endpoint_id: &str) -> String {
+    format!("{WEBHOOK_PREFIX}{endpoint_id}")
+}
+
+/// AccountsTable: one delivery attempt of a notification, in attempt order (UUID v7).
+pub fn delivery_prefix(notification: &uuid::Uuid) -> String {
+    format!("DELIVERY#{notification}#")
+}
+
+pub fn delivery_sk(notification: &uuid::Uuid, attempt: &uuid::Uuid) -> String {
+    format!("{}{attempt}", delivery_prefix(notification))
+}
+
+/// AccountsTable: marks a notification delivered to one target, so a repeated queue message
+/// does not deliver it again.
+pub fn delivered_sk(notification: &uuid::Uuid, target_key: &str) -> String {
+    format!("DELIVERED#{notification}#{target_key}")
+}

@@ -1,0 +1,28 @@
+//! The DynamoDB toolkit every store uses: attribute reading and writing, the one SDK-error
+//! mapping, transactions with one retry policy, paging, and every key format.
+
+pub mod attrs;
+pub mod keys;
+
+use crate::platform::error::ApiError;
+
+/// A storage failure. Never the client's fault, so always a 500 with the cause logged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB request failed: {0}")]
+    Dynamo(String),
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
+    #[error("gave up after repeated write conflicts: {0}")]
+    Contention(String),
+    #[error("SQS request failed: {0}")]
+    Sqs(String),
+    #[error(transparent)]
+    Config(#[from] crate::platform::config::ConfigError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::Unexpected(err.into())
+    }
+}

@@ -1,0 +1,38 @@
+//! The two shapes of a Lambda handler (an API route, a queue consumer) and the macro that turns
+//! a route's `async fn -> Result` into the first shape with the one error mapping.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::Request;
+
+use crate::platform::app::App;
+use crate::platform::http::HttpResponse;
+
+pub type HttpFuture = Pin<Box<dyn Future<Output = HttpResponse> + Send>>;
+/// An API Gateway route's function: the request in, the response out (errors already mapped).
+pub type HttpHandler = fn(Arc<App>, Request) -> HttpFuture;
+
+pub type SqsFuture = Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>>;
+/// A queue consumer: a batch in, the ids of the messages to retry out.
+pub type SqsHandler = fn(Arc<App>, SqsEvent) -> SqsFuture;
+
+/// Declares `pub fn $name(app, req) -> HttpFuture` running `$body(&app, &req)` and mapping its
+/// error to the JSON error response, so each handler body is plain `async fn -> Result`.
+macro_rules! http_handler {
+    ($(#[$meta:meta])* $name:ident => $body:path) => {
+        $(#[$meta])*
+        pub fn $name(
+            app: std::sync::Arc<$crate::App>,
+            req: lambda_http::Request,
+        ) -> $crate::platform::handler::HttpFuture {
+            Box::pin(async move {
+                let result = $body(&app, &req).await;
+                $crate::platform::http::respond(&app, result)
+            })
+        }
+    };
+}
+pub(crate) use http_handler;
