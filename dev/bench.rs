@@ -154,7 +154,9 @@ pub mod analytics {
     use anyhow::{anyhow, Result};
     use chrono::{Duration, DurationRound, Utc};
     use meterbell::analytics::event::{UsageEvent, Window};
-    use meterbell::analytics::store::{process_conflicts, process_stats, UsageStore};
+    use meterbell::analytics::store::{
+        process_conflicts, process_stats, ProcessCharges, UsageStore,
+    };
     use meterbell::platform::domain::UserId;
     use serde_json::json;
 
@@ -252,10 +254,10 @@ pub mod analytics {
                     &format!("{tag}-{u}"),
                 ));
             }
-            let (_, _, w0) = process_stats();
+            let w0 = process_stats().write_units;
             let c0 = process_conflicts();
             let secs = ingest(stack, all, batch, workers).await?;
-            let (_, _, w1) = process_stats();
+            let w1 = process_stats().write_units;
             let retried = process_conflicts() - c0;
             println!(
                 "{batch:>6} {n:>8} {secs:>9.2} {:>10.0} {:>12.2} {retried:>10}",
@@ -288,7 +290,11 @@ pub mod analytics {
                 "analytics/time-series?granularity=hour&days=7",
                 "analytics/performance?days=90",
             ] {
-                let (i0, r0, _) = process_stats();
+                let ProcessCharges {
+                    items_read: i0,
+                    read_units: r0,
+                    ..
+                } = process_stats();
                 let start = Instant::now();
                 let res = router
                     .handle("GET", &format!("/prod/api/v1/{route}"), &auth, b"")
@@ -297,7 +303,11 @@ pub mod analytics {
                 if res.status != 200 {
                     return Err(anyhow!("{route}: {}", String::from_utf8_lossy(&res.body)));
                 }
-                let (i1, r1, _) = process_stats();
+                let ProcessCharges {
+                    items_read: i1,
+                    read_units: r1,
+                    ..
+                } = process_stats();
                 println!(
                     "{n:>8} {route:<34} {:>7} {:>9.1} {ms:>9.1}",
                     i1 - i0,
@@ -306,7 +316,11 @@ pub mod analytics {
             }
             if n == *sizes.last().unwrap_or(&0) {
                 // Baseline: what answering from raw events would read.
-                let (i0, r0, _) = process_stats();
+                let ProcessCharges {
+                    items_read: i0,
+                    read_units: r0,
+                    ..
+                } = process_stats();
                 let start = Instant::now();
                 let s = store(stack);
                 let uid = UserId::parse(&user).map_err(anyhow::Error::msg)?;
@@ -328,7 +342,11 @@ pub mod analytics {
                         None => break,
                     }
                 }
-                let (i1, r1, _) = process_stats();
+                let ProcessCharges {
+                    items_read: i1,
+                    read_units: r1,
+                    ..
+                } = process_stats();
                 println!(
                     "{n:>8} {:<34} {:>7} {:>9.1} {:>9.1}",
                     "baseline: query all raw events",

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use chrono::{Duration, DurationRound, Utc};
 use meterbell::analytics::event::{UsageEvent, Window};
-use meterbell::analytics::store::UsageStore;
+use meterbell::analytics::store::{CreditTotals, UsageStore};
 use meterbell::notifications::notification::{Notification, NotificationType};
 use meterbell::notifications::store::Notifications;
 use meterbell::platform::domain::UserId;
@@ -161,7 +161,7 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
     );
     // Only the demo writes for these users, so their totals say whether it is loaded.
     let marker = UserId::parse(OTHER_USERS[0]).map_err(anyhow::Error::msg)?;
-    if usage.credit_totals(&marker).await? != (0, 0, 0) {
+    if usage.credit_totals(&marker).await? != CreditTotals::default() {
         return Ok(());
     }
     let window = Window {

@@ -63,3 +63,40 @@ pub fn delivery_sk(notification: &uuid::Uuid, attempt: &uuid::Uuid) -> String {
 pub fn delivered_sk(notification: &uuid::Uuid, target_key: &str) -> String {
     format!("DELIVERED#{notification}#{target_key}")
 }
+
+/// EventsTable: one raw usage event, keyed by its id so a second copy fails its condition.
+pub fn event_pk(event_id: &str) -> String {
+    format!("EVT#{event_id}")
+}
+
+pub const EVENT_SK: &str = "EVT";
+
+/// EventsTable `gsi1`: a user's events in time order (partition [`user_partition`]); fixed-width
+/// UTC time, then the id.
+pub fn event_time_sk(ts: &chrono::DateTime<chrono::Utc>, event_id: &str) -> String {
+    format!("{}#{event_id}", ts.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+}
+
+/// RollupsTable: a user's rollups of one level (`H` hourly, `D` daily), sorted by bucket.
+pub fn user_rollup_pk(user: &UserId, level: char) -> String {
+    format!("USER#{user}#{level}")
+}
+
+/// RollupsTable: one shard of the system-wide rollups of one level.
+pub fn system_rollup_pk(shard: u32, level: char) -> String {
+    format!("{SYSTEM_ROLLUP_PREFIX}{shard}#{level}")
+}
+
+pub const SYSTEM_ROLLUP_PREFIX: &str = "ALL#";
+
+/// RollupsTable: a user's all-time credit totals.
+pub fn user_totals_pk(user: &str) -> String {
+    format!("USER#{user}#TOTAL")
+}
+
+pub const TOTALS_SK: &str = "ALL";
+
+/// RollupsTable `gsi1`: the users active on a day (their day rollups carry it).
+pub fn active_day_pk(day_key: &str) -> String {
+    format!("DAY#{day_key}")
+}

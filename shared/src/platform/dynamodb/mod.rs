@@ -2,7 +2,12 @@
 //! mapping, transactions with one retry policy, paging, and every key format.
 
 pub mod attrs;
+pub mod error;
 pub mod keys;
+pub mod paging;
+pub mod transact;
+
+pub use attrs::{Attrs, Item};
 
 use crate::platform::error::ApiError;
 

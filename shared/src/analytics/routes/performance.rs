@@ -1,0 +1,116 @@
+//! `GET analytics/performance`: latency percentiles and error rates, overall and per model
+//! and endpoint, with the peak hour.
+
+use super::*;
+
+#[derive(Serialize)]
+struct OverallOut {
+    requests: i64,
+    errors: i64,
+    error_rate: Fixed,
+    latency_ms: LatencyOut,
+}
+
+#[derive(Serialize)]
+struct PeakHour {
+    hour: usize,
+    requests: i64,
+    timezone: String,
+}
+
+#[derive(Serialize)]
+struct MostUsed {
+    endpoint: String,
+    requests: i64,
+}
+
+#[derive(Serialize)]
+struct PerformanceOut {
+    period_days: i64,
+    overall: OverallOut,
+    by_model: Vec<DimensionRow>,
+    by_endpoint: Vec<DimensionRow>,
+    peak_hour: Option<PeakHour>,
+    most_used_endpoint: Option<MostUsed>,
+}
+
+http_handler!(
+    /// `GET /api/v1/analytics/performance`
+    performance => get_performance
+);
+
+async fn get_performance(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let read = open_read(app, req, &[]).await?;
+    let loaded = read.load(&Scope::User(read.user()?), &read.whole()).await?;
+    let (total, items) = (loaded.total, loaded.items);
+    let t = &total.total;
+    // Requests per local hour of day: each stored UTC hour moved into the period's zone.
+    let mut by_local_hour = [0i64; 24];
+    for (key, r) in &items {
+        let Ok(date) = NaiveDate::parse_from_str(&key[..10.min(key.len())], "%Y-%m-%d") else {
+            continue;
+        };
+        for (h, n) in &r.hour_of_day {
+            let instant = date.and_hms_opt(u32::from(*h), 0, 0).map(|d| d.and_utc());
+            if let Some(instant) = instant {
+                if instant >= read.period.start && instant < read.period.end {
+                    by_local_hour[read.period.tz.local(instant).hour() as usize] += n;
+                }
+            }
+        }
+    }
+    let peak = by_local_hour
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+        .map(|(h, n)| PeakHour {
+            hour: h,
+            requests: *n,
+            timezone: read.period.tz.name().to_owned(),
+        });
+    let most_used = total
+        .endpoints
+        .iter()
+        .max_by(|a, b| a.1.requests.cmp(&b.1.requests).then(b.0.cmp(a.0)))
+        .map(|(e, c)| MostUsed {
+            endpoint: e.clone(),
+            requests: c.requests,
+        });
+    let mut models: Vec<_> = total.models.iter().collect();
+    models.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+    let mut endpoints: Vec<_> = total.endpoints.iter().collect();
+    endpoints.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+    let body = PerformanceOut {
+        period_days: read.period.days,
+        overall: OverallOut {
+            requests: t.requests,
+            errors: t.errors,
+            error_rate: Fixed(per_request(t.errors, t.requests), 4),
+            latency_ms: latency(Some(&total.latency), t),
+        },
+        by_model: models
+            .iter()
+            .map(|((p, m), c)| {
+                dimension_row(
+                    Some(model_key(p, m)),
+                    None,
+                    c,
+                    total.model_latency.get(&(p.clone(), m.clone())),
+                )
+            })
+            .collect(),
+        by_endpoint: endpoints
+            .iter()
+            .map(|(e, c)| {
+                dimension_row(None, Some((*e).clone()), c, total.endpoint_latency.get(*e))
+            })
+            .collect(),
+        peak_hour: peak,
+        most_used_endpoint: most_used,
+    };
+    read.log("performance");
+    json(app, StatusCode::OK, &body)
+}
+
+// ---------------------------------------------------------------- exports

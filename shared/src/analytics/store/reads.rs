@@ -1,0 +1,164 @@
+//! Reading rollups: the items covering a period (one Query per contiguous run of buckets), a
+//! user's credit totals, and the users active on each day.
+
+use super::*;
+
+impl UsageStore {
+    /// The rollups covering `cover` for `scope`, keyed by their sort key (`2026-11-22` or
+    /// `2026-11-22T10`). Reads one Query per contiguous run of keys, so the items read depend
+    /// on the period, never on how many events it holds.
+    pub async fn rollups(
+        &self,
+        scope: &Scope,
+        cover: &Cover,
+    ) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        let mut runs: Vec<(char, String, String)> = vec![];
+        if let (Some(first), Some(last)) = (cover.days.first(), cover.days.last()) {
+            runs.push(('D', day_key(*first), day_key(*last)));
+        }
+        let mut hours = cover.hours.clone();
+        hours.sort();
+        let mut i = 0;
+        while i < hours.len() {
+            let mut j = i;
+            while j + 1 < hours.len() && hours[j + 1] - hours[j] == Duration::hours(1) {
+                j += 1;
+            }
+            runs.push(('H', hour_key(hours[i]), hour_key(hours[j])));
+            i = j + 1;
+        }
+        let wanted_days: BTreeSet<String> = cover.days.iter().map(|d| day_key(*d)).collect();
+        let mut out: BTreeMap<String, Rollup> = BTreeMap::new();
+        let partitions: Vec<(String, char)> = runs
+            .iter()
+            .map(|r| r.0)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .flat_map(|level| match scope {
+                Scope::User(u) => vec![(user_rollup_pk(u, level), level)],
+                Scope::System => (0..SYSTEM_SHARDS)
+                    .map(|s| (system_rollup_pk(s, level), level))
+                    .collect(),
+            })
+            .collect();
+        for (level, from, to) in &runs {
+            for (pk, l) in &partitions {
+                if l != level {
+                    continue;
+                }
+                for item in self
+                    .query_range(self.rollups_table()?, pk, from, to)
+                    .await?
+                {
+                    let sk = item.string(SK)?.to_owned();
+                    // A day Query spans first..last; keep only the days the cover asked for.
+                    if *level == 'D' && !wanted_days.contains(&sk) {
+                        continue;
+                    }
+                    let rollup = Rollup::from_terms(item.iter().filter_map(|(k, v)| {
+                        let n = v.as_n().ok()?.parse::<i64>().ok()?;
+                        Some((k.as_str(), n))
+                    }));
+                    out.entry(sk).or_default().merge(&rollup);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn query_range(
+        &self,
+        table: &str,
+        pk: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":a", s(from))
+            .expression_attribute_values(":b", s(to))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let mut items = vec![];
+        let mut pages = std::pin::pin!(paging::pages(query, "Query rollups"));
+        while let Some(page) = pages.try_next().await? {
+            self.charge(|s| {
+                s.read_units += page.read_units;
+                s.items_read += page.items.len();
+            });
+            items.extend(page.items);
+        }
+        Ok(items)
+    }
+
+    /// The user's all-time credits (all zero for a user with no usage yet).
+    pub async fn credit_totals(&self, user: &UserId) -> Result<CreditTotals, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.rollups_table()?)
+            .key(PK, s(user_totals_pk(user.as_str())))
+            .key(SK, s(TOTALS_SK))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(sdk("GetItem totals"))?;
+        let units = out
+            .consumed_capacity()
+            .and_then(|c| c.capacity_units)
+            .unwrap_or(0.0);
+        self.charge(|s| {
+            s.read_units += units;
+            s.items_read += usize::from(out.item.is_some());
+        });
+        let Some(item) = out.item else {
+            return Ok(CreditTotals::default());
+        };
+        // Sums kept with ADD: one never added to is 0.
+        let sum = |name: &str| -> Result<i64, StoreError> { Ok(item.opt_int(name)?.unwrap_or(0)) };
+        Ok(CreditTotals {
+            used: sum("cu")?,
+            purchased: sum("cp")?,
+            refunded: sum("cr")?,
+        })
+    }
+
+    /// Users with activity on each UTC day, with their (requests, cost micros) that day.
+    pub async fn active_users(
+        &self,
+        days: &[NaiveDate],
+    ) -> Result<BTreeMap<NaiveDate, Vec<ActiveUser>>, StoreError> {
+        let mut out = BTreeMap::new();
+        for day in days {
+            let query = self
+                .client
+                .query()
+                .table_name(self.rollups_table()?)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :d")
+                .expression_attribute_values(":d", s(active_day_pk(&day_key(*day))))
+                .select(Select::AllProjectedAttributes)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            let mut users = vec![];
+            let mut pages = std::pin::pin!(paging::pages(query, "Query active users"));
+            while let Some(page) = pages.try_next().await? {
+                self.charge(|s| {
+                    s.read_units += page.read_units;
+                    s.items_read += page.items.len();
+                });
+                for item in &page.items {
+                    users.push(ActiveUser {
+                        user_id: item.string("user_id")?.to_owned(),
+                        requests: item.opt_int("T|r")?.unwrap_or(0),
+                        cost_micros: item.opt_int("T|u")?.unwrap_or(0),
+                    });
+                }
+            }
+            out.insert(*day, users);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,122 @@
+//! The AccountsTable, for notifications: preferences, webhook endpoints and delivery logs.
+//!
+//! Layout (partition `USER#<user>`):
+//! - `PREFS`: `email_address`, `email_<type>` and `webhook_<type>` switches, `updated_at`.
+//! - `WEBHOOK#<id>`: one endpoint (`url`, `secret`, `enabled`, ...); `WEBHOOKS` counts them.
+//! - `DELIVERY#<notification>#<uuid v7>`: one delivery attempt, in attempt order.
+//! - `DELIVERED#<notification>#<target>`: the notification reached that target; a repeated
+//!   queue message finds it and sends nothing.
+
+mod deliveries;
+mod endpoints;
+mod preferences;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::notifications::delivery::{Attempt, AttemptStatus};
+use crate::notifications::notification::NotificationType;
+use crate::notifications::preferences::{Channel, CheckedUpdate, EmailAddress, Preferences};
+use crate::platform::domain::UserId;
+use crate::platform::dynamodb::attrs::{flag, num, s, time};
+use crate::platform::dynamodb::error::{
+    built, conditional, is_condition_failed, is_retryable, sdk,
+};
+use crate::platform::dynamodb::keys::{
+    delivered_sk, delivery_prefix, delivery_sk, user_partition, webhook_sk, PK, PREFS_SK, SK,
+    WEBHOOK_COUNT_SK, WEBHOOK_PREFIX,
+};
+use crate::platform::dynamodb::paging;
+use crate::platform::dynamodb::transact::{transact_retrying, Tx};
+use crate::platform::dynamodb::{Attrs, Item, StoreError};
+
+fn switch_attr(channel: Channel, kind: NotificationType) -> String {
+    format!("{}_{}", channel.as_str(), kind.as_str())
+}
+
+/// A webhook endpoint of one user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    /// `wh_` and 32 hex digits.
+    pub id: String,
+    pub user_id: UserId,
+    pub url: String,
+    /// `whsec_...`; shown to the user once, at creation.
+    pub secret: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Endpoint {
+    pub fn new_id() -> String {
+        format!("wh_{}", Uuid::now_v7().simple())
+    }
+
+    /// Whether `raw` has the shape of an endpoint id.
+    pub fn is_id(raw: &str) -> bool {
+        raw.strip_prefix("wh_")
+            .is_some_and(|hex| hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+    }
+}
+
+/// Who may deliver a notification to one target now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This invocation: send, then mark delivered (or release).
+    Claimed,
+    /// Nobody: it was delivered.
+    Delivered,
+    /// Another invocation, right now: try again later.
+    Busy,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateEndpoint {
+    Created,
+    /// The user has [`Accounts::MAX_ENDPOINTS`] already.
+    LimitReached,
+}
+
+/// The AccountsTable.
+#[derive(Clone)]
+pub struct Accounts {
+    client: Client,
+    table: String,
+}
+
+impl Accounts {
+    pub const MAX_ENDPOINTS: i64 = 10;
+
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Accounts {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_ids_have_one_shape() {
+        let id = Endpoint::new_id();
+        assert!(Endpoint::is_id(&id), "{id}");
+        for bad in [
+            "",
+            "wh_",
+            "wh_xyz",
+            "WH_0123456789abcdef0123456789abcdef",
+            "../x",
+        ] {
+            assert!(!Endpoint::is_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! A user's notification preferences: one item, updated field by field.
+
+use super::*;
+
+impl Accounts {
+    pub async fn preferences(&self, user: &UserId) -> Result<Preferences, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(user_partition(user)))
+            .key(SK, s(PREFS_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk("GetItem preferences"))?;
+        Ok(out
+            .item
+            .map(|item| Self::parse_preferences(&item))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    fn parse_preferences(item: &Item) -> Result<Preferences, StoreError> {
+        let mut p = Preferences::default();
+        if let Some(raw) = item.opt_string("email_address")? {
+            p.email_address = Some(
+                EmailAddress::parse(raw)
+                    .map_err(|why| StoreError::Corrupt(format!("email_address {why}")))?,
+            );
+        }
+        for channel in Channel::ALL {
+            for kind in NotificationType::ALL {
+                // A switch never set keeps its default.
+                if let Some(on) = item.opt_flag(&switch_attr(channel, kind))? {
+                    match channel {
+                        Channel::Email => p.email.set(kind, on),
+                        Channel::Webhook => p.webhook.set(kind, on),
+                    }
+                }
+            }
+        }
+        p.updated_at = item.opt_time("updated_at")?;
+        Ok(p)
+    }
+
+    /// Applies `update` in one write (concurrent updates of different fields both stick) and
+    /// returns the preferences as stored.
+    pub async fn update_preferences(
+        &self,
+        user: &UserId,
+        update: &CheckedUpdate,
+    ) -> Result<Preferences, StoreError> {
+        let mut sets = vec!["#updated = :now".to_owned()];
+        let mut removes = vec![];
+        let mut names = HashMap::from([("#updated".to_owned(), "updated_at".to_owned())]);
+        let mut values = HashMap::from([(":now".to_owned(), time(Utc::now()))]);
+        match &update.email_address {
+            None => {}
+            Some(None) => {
+                names.insert("#email".into(), "email_address".into());
+                removes.push("#email".to_owned());
+            }
+            Some(Some(address)) => {
+                names.insert("#email".into(), "email_address".into());
+                values.insert(":email".into(), s(address.as_str()));
+                sets.push("#email = :email".into());
+            }
+        }
+        for (i, (channel, kind, on)) in update.switches.iter().enumerate() {
+            names.insert(format!("#s{i}"), switch_attr(*channel, *kind));
+            values.insert(format!(":s{i}"), flag(*on));
+            sets.push(format!("#s{i} = :s{i}"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(user_partition(user)))
+            .key(SK, s(PREFS_SK))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk("UpdateItem preferences"))?;
+        Self::parse_preferences(&out.attributes.unwrap_or_default())
+    }
+}
