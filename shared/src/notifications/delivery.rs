@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::notifications::channels::Channel;
 use crate::notifications::notification::{timestamp, NotificationView};
-use crate::notifications::preferences::Channel;
 
 /// One email to send (an `EmailQueue` message body).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use anyhow::Context;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use futures::StreamExt;
 
-use crate::notifications::delivery::{EmailMessage, WebhookMessage};
+use crate::notifications::channels::{self, Channel};
 use crate::notifications::jobs::{Job, NotificationJob};
 use crate::notifications::notification::Notification;
 use crate::notifications::store;
@@ -91,14 +91,15 @@ enum FanOut {
     Elsewhere,
 }
 
-/// Enqueues the email and webhook deliveries of `n`: the channels the job asks for (all when
-/// it names none), each only where the user's preferences switch it on for this type.
+/// Enqueues the deliveries of `n` on every channel the job asks for (all when it names none),
+/// each only where the user's preferences switch that channel on for this type.
 async fn fan_out(app: &App, job: &Job, n: &Notification) -> anyhow::Result<()> {
-    let (email, webhook) = match job.channels {
-        Some(c) => (c.email, c.webhook),
-        None => (true, true),
-    };
-    if !email && !webhook {
+    let wanted: Vec<Channel> = Channel::ALL
+        .iter()
+        .copied()
+        .filter(|c| job.channels.is_none_or(|asked| asked.contains(*c)))
+        .collect();
+    if wanted.is_empty() {
         return Ok(());
     }
     let accounts = store::accounts(app).await?;
@@ -107,35 +108,9 @@ async fn fan_out(app: &App, job: &Job, n: &Notification) -> anyhow::Result<()> {
         .await
         .context("reading preferences")?;
     let view = n.view();
-    if email {
-        if let Some(to) = prefs.email_for(n.kind) {
-            let queue = require(&app.config().resources.email_queue_url, "EMAIL_QUEUE_URL")?;
-            let message = EmailMessage {
-                to: to.to_string(),
-                notification: view.clone(),
-            };
-            sqs::send_json(app.sqs().await, queue, &[message]).await?;
-        }
-    }
-    if webhook && prefs.webhook.allows(n.kind) {
-        let endpoints = accounts
-            .endpoints(&n.user_id)
-            .await
-            .context("reading webhook endpoints")?;
-        let messages: Vec<WebhookMessage> = endpoints
-            .iter()
-            .filter(|e| e.enabled)
-            .map(|e| WebhookMessage {
-                endpoint_id: e.id.clone(),
-                notification: view.clone(),
-            })
-            .collect();
-        if !messages.is_empty() {
-            let queue = require(
-                &app.config().resources.webhook_queue_url,
-                "WEBHOOK_QUEUE_URL",
-            )?;
-            sqs::send_json(app.sqs().await, queue, &messages).await?;
+    for channel in wanted {
+        if prefs.allows(channel, n.kind) {
+            channels::enqueue(app, &accounts, &prefs, channel, &n.user_id, &view).await?;
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::notifications::channels::{Channel, IN_APP};
 use crate::notifications::notification::Content;
 use crate::platform::domain::UserId;
 
@@ -57,40 +58,49 @@ impl JobId {
 
 /// The channels a job asks for besides the in-app inbox, which every notification gets (it is
 /// the record deliveries hang off). `None` on a [`Job`] means "as each user's preferences say".
+/// The channels a job asks for besides the inbox, which every notification reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Channels {
-    pub email: bool,
-    pub webhook: bool,
-}
+pub struct Channels([bool; Channel::ALL.len()]);
 
 impl Channels {
-    pub const NAMES: [&'static str; 3] = ["in_app", "email", "webhook"];
+    /// Only the channels whose flag is set.
+    pub fn of(flags: &[(Channel, bool)]) -> Self {
+        let mut channels = Channels::default();
+        for &(channel, on) in flags {
+            channels.0[channel.index()] = on;
+        }
+        channels
+    }
 
     pub fn parse(names: &[String]) -> Result<Self, String> {
         let mut channels = Channels::default();
         for name in names {
-            match name.as_str() {
-                "in_app" => {}
-                "email" => channels.email = true,
-                "webhook" => channels.webhook = true,
-                other => {
-                    return Err(format!(
-                        "unknown channel {other:?}; channels are in_app, email and webhook"
-                    ))
-                }
+            if name == IN_APP {
+                continue;
             }
+            let channel = Channel::parse(name).ok_or_else(|| {
+                format!(
+                    "unknown channel {name:?}; channels are {IN_APP}, {}",
+                    Channel::names("and")
+                )
+            })?;
+            channels.0[channel.index()] = true;
         }
         Ok(channels)
     }
 
+    pub fn contains(&self, channel: Channel) -> bool {
+        self.0[channel.index()]
+    }
+
     pub fn names(&self) -> Vec<String> {
-        let mut out = vec!["in_app".to_owned()];
-        if self.email {
-            out.push("email".into());
-        }
-        if self.webhook {
-            out.push("webhook".into());
-        }
+        let mut out = vec![IN_APP.to_owned()];
+        out.extend(
+            Channel::ALL
+                .iter()
+                .filter(|c| self.contains(**c))
+                .map(|c| c.as_str().to_owned()),
+        );
         out
     }
 }
@@ -230,10 +240,10 @@ mod tests {
         assert_eq!(job.users, vec![UserId::parse("user123").unwrap()]);
         assert_eq!(
             job.channels,
-            Some(Channels {
-                email: true,
-                webhook: true
-            })
+            Some(Channels::of(&[
+                (Channel::Email, true),
+                (Channel::Webhook, true)
+            ]))
         );
     }
 

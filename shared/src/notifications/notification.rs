@@ -6,36 +6,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::platform::domain::UserId;
+use crate::platform::names::wire_enum;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NotificationType {
-    Info,
-    Warning,
-    Error,
-    Success,
-}
-
-impl NotificationType {
-    pub const ALL: [NotificationType; 4] = [Self::Info, Self::Warning, Self::Error, Self::Success];
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "info" => Some(Self::Info),
-            "warning" => Some(Self::Warning),
-            "error" => Some(Self::Error),
-            "success" => Some(Self::Success),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Warning => "warning",
-            Self::Error => "error",
-            Self::Success => "success",
-        }
+wire_enum! {
+    /// A notification's kind. The one list of types: preferences, counters, validation and the
+    /// API's messages all follow it.
+    pub enum NotificationType {
+        Info => "info",
+        Warning => "warning",
+        Error => "error",
+        Success => "success",
     }
 }
 
@@ -154,7 +134,10 @@ impl Content {
         let kind = NotificationType::parse(kind).ok_or_else(|| {
             err(
                 "type",
-                format!("type must be info, warning, error or success, not {kind:?}"),
+                format!(
+                    "type must be {}, not {kind:?}",
+                    NotificationType::names("or")
+                ),
             )
         })?;
         for (field, value, max) in [

@@ -1,11 +1,13 @@
 //! Notification preferences: per type × channel on/off, and the address email goes to.
 //! The in-app inbox is always on; email needs an address, webhooks an enabled endpoint.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::notifications::channels::{Channel, IN_APP};
 use crate::notifications::notification::NotificationType;
 
 /// An email address SES can send to: `local@domain`, checked conservatively (no quoted local
@@ -72,95 +74,74 @@ impl fmt::Display for EmailAddress {
     }
 }
 
-/// On/off per notification type for one channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct TypeSwitches {
-    pub info: bool,
-    pub warning: bool,
-    pub error: bool,
-    pub success: bool,
-}
+/// On/off per notification type for one channel; every type is on until switched off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TypeSwitches([bool; TYPES]);
+
+const TYPES: usize = NotificationType::ALL.len();
 
 impl Default for TypeSwitches {
     fn default() -> Self {
-        TypeSwitches {
-            info: true,
-            warning: true,
-            error: true,
-            success: true,
-        }
+        TypeSwitches([true; TYPES])
     }
 }
 
 impl TypeSwitches {
     pub fn allows(&self, kind: NotificationType) -> bool {
-        match kind {
-            NotificationType::Info => self.info,
-            NotificationType::Warning => self.warning,
-            NotificationType::Error => self.error,
-            NotificationType::Success => self.success,
-        }
+        self.0[kind.index()]
     }
 
     pub fn set(&mut self, kind: NotificationType, on: bool) {
-        match kind {
-            NotificationType::Info => self.info = on,
-            NotificationType::Warning => self.warning = on,
-            NotificationType::Error => self.error = on,
-            NotificationType::Success => self.success = on,
-        }
+        self.0[kind.index()] = on;
     }
 }
 
-/// Delivery channels a user can switch per type (the inbox is always on).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Channel {
-    Email,
-    Webhook,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Email, Channel::Webhook];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Webhook => "webhook",
+/// `{"info": true, "warning": true, ...}`, in the order of the types.
+impl Serialize for TypeSwitches {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = ser.serialize_map(Some(TYPES))?;
+        for &kind in NotificationType::ALL {
+            map.serialize_entry(kind.as_str(), &self.allows(kind))?;
         }
+        map.end()
     }
 }
+
+const CHANNELS: usize = Channel::ALL.len();
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Preferences {
     pub email_address: Option<EmailAddress>,
-    pub email: TypeSwitches,
-    pub webhook: TypeSwitches,
+    switches: [TypeSwitches; CHANNELS],
     pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl Preferences {
     pub fn switches(&self, channel: Channel) -> &TypeSwitches {
-        match channel {
-            Channel::Email => &self.email,
-            Channel::Webhook => &self.webhook,
-        }
+        &self.switches[channel.index()]
+    }
+
+    pub fn switches_mut(&mut self, channel: Channel) -> &mut TypeSwitches {
+        &mut self.switches[channel.index()]
+    }
+
+    /// Whether the user wants `channel` for notifications of `kind`.
+    pub fn allows(&self, channel: Channel, kind: NotificationType) -> bool {
+        self.switches(channel).allows(kind)
     }
 
     /// The address to email about a notification of `kind`, if the user wants that email.
     pub fn email_for(&self, kind: NotificationType) -> Option<&EmailAddress> {
         self.email_address
             .as_ref()
-            .filter(|_| self.email.allows(kind))
+            .filter(|_| self.allows(Channel::Email, kind))
     }
 
     pub fn view(&self) -> PreferencesView {
         PreferencesView {
             email_address: self.email_address.as_ref().map(|a| a.to_string()),
-            channels: ChannelsView {
-                in_app: TypeSwitches::default(),
-                email: self.email,
-                webhook: self.webhook,
-            },
+            channels: ChannelsView(self.switches),
             updated_at: self
                 .updated_at
                 .map(crate::notifications::notification::timestamp),
@@ -176,16 +157,25 @@ pub struct PreferencesView {
     pub updated_at: Option<String>,
 }
 
-#[derive(Serialize)]
-pub struct ChannelsView {
-    /// Always on: shown so clients can render the whole matrix.
-    pub in_app: TypeSwitches,
-    pub email: TypeSwitches,
-    pub webhook: TypeSwitches,
+/// `{"in_app": {...}, "email": {...}, "webhook": {...}}`: the inbox is always on, and shown so
+/// clients can render the whole matrix.
+pub struct ChannelsView([TypeSwitches; CHANNELS]);
+
+impl Serialize for ChannelsView {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = ser.serialize_map(Some(CHANNELS + 1))?;
+        map.serialize_entry(IN_APP, &TypeSwitches::default())?;
+        for &channel in Channel::ALL {
+            map.serialize_entry(channel.as_str(), &self.0[channel.index()])?;
+        }
+        map.end()
+    }
 }
 
 /// `PUT notifications/preferences`: every field optional; the ones given replace the stored
-/// values, the others stay as they are. Unknown fields are refused.
+/// values, the others stay as they are. Unknown fields, channels and types are refused (by the
+/// channel and type lists, which name what is allowed).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesUpdate {
@@ -193,43 +183,7 @@ pub struct PreferencesUpdate {
     #[serde(default, deserialize_with = "present")]
     pub email_address: Option<Option<String>>,
     #[serde(default)]
-    pub channels: Option<ChannelsUpdate>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelsUpdate {
-    #[serde(default)]
-    pub email: Option<SwitchesUpdate>,
-    #[serde(default)]
-    pub webhook: Option<SwitchesUpdate>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SwitchesUpdate {
-    #[serde(default)]
-    pub info: Option<bool>,
-    #[serde(default)]
-    pub warning: Option<bool>,
-    #[serde(default)]
-    pub error: Option<bool>,
-    #[serde(default)]
-    pub success: Option<bool>,
-}
-
-impl SwitchesUpdate {
-    pub fn changes(&self) -> Vec<(NotificationType, bool)> {
-        [
-            (NotificationType::Info, self.info),
-            (NotificationType::Warning, self.warning),
-            (NotificationType::Error, self.error),
-            (NotificationType::Success, self.success),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect()
-    }
+    pub channels: Option<BTreeMap<Channel, BTreeMap<NotificationType, bool>>>,
 }
 
 /// A checked update: the address parsed, the switches to set.
@@ -250,17 +204,14 @@ impl PreferencesUpdate {
                     ("email_address".to_owned(), format!("email_address {why}"))
                 })?)),
             };
-        let mut switches = vec![];
-        if let Some(channels) = self.channels {
-            for (channel, update) in [
-                (Channel::Email, channels.email),
-                (Channel::Webhook, channels.webhook),
-            ] {
-                for (kind, on) in update.map(|u| u.changes()).unwrap_or_default() {
-                    switches.push((channel, kind, on));
-                }
-            }
-        }
+        let switches = self
+            .channels
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(channel, kinds)| {
+                kinds.into_iter().map(move |(kind, on)| (channel, kind, on))
+            })
+            .collect();
         Ok(CheckedUpdate {
             email_address,
             switches,
@@ -326,7 +277,8 @@ mod tests {
         assert_eq!(p.email_for(NotificationType::Info), None);
         p.email_address = Some(EmailAddress::parse("a@example.com").unwrap());
         assert!(p.email_for(NotificationType::Info).is_some());
-        p.email.set(NotificationType::Info, false);
+        p.switches_mut(Channel::Email)
+            .set(NotificationType::Info, false);
         assert_eq!(p.email_for(NotificationType::Info), None);
         assert!(p.email_for(NotificationType::Error).is_some());
     }

@@ -12,4 +12,5 @@ pub mod error;
 pub mod handler;
 pub mod http;
 pub mod lambda;
+pub mod names;
 pub mod sqs;

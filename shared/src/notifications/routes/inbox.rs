@@ -7,6 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::notification_id;
+use crate::notifications::channels::Channel;
 use crate::notifications::dispatcher::{enqueue_jobs, notify_user};
 use crate::notifications::jobs::{Channels, Job, NotificationJob};
 use crate::notifications::notification::{NotificationType, NotificationView};
@@ -82,7 +83,10 @@ async fn list_notifications(app: &App, req: &Request) -> Result<HttpResponse, Ap
             NotificationType::parse(raw).ok_or_else(|| {
                 ApiError::invalid(
                     "type",
-                    format!("type must be info, warning, error or success, not {raw:?}"),
+                    format!(
+                        "type must be {}, not {raw:?}",
+                        NotificationType::names("or")
+                    ),
                 )
             })
         })
@@ -296,10 +300,10 @@ async fn post_notification(app: &App, req: &Request) -> Result<HttpResponse, Api
     };
     let body: CreateBody = object_body(req, MAX_CREATE_BYTES)?;
     let single = body.user_id.is_some();
-    let channels = Channels {
-        email: body.send_email,
-        webhook: body.send_webhook,
-    };
+    let channels = Channels::of(&[
+        (Channel::Email, body.send_email),
+        (Channel::Webhook, body.send_webhook),
+    ]);
     let wire = NotificationJob {
         job_id,
         user_id: body.user_id,

@@ -18,8 +18,8 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::notifications::channels::email;
+use crate::notifications::channels::Channel;
 use crate::notifications::delivery::{Attempt, AttemptStatus, EmailMessage};
-use crate::notifications::preferences::Channel;
 use crate::notifications::store;
 use crate::notifications::store::accounts::Claim;
 use crate::platform::app::App;

@@ -19,8 +19,8 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
 use uuid::Uuid;
 
+use crate::notifications::channels::Channel;
 use crate::notifications::delivery::{Attempt, AttemptStatus, WebhookMessage, WebhookPayload};
-use crate::notifications::preferences::Channel;
 use crate::notifications::store;
 use crate::notifications::store::accounts::Claim;
 use crate::platform::app::App;

@@ -62,11 +62,8 @@ impl Accounts {
         Ok(Attempt {
             notification_id: Uuid::parse_str(item.string("notification_id")?)
                 .map_err(|_| corrupt("notification_id is not a UUID"))?,
-            channel: match item.string("channel")? {
-                "email" => Channel::Email,
-                "webhook" => Channel::Webhook,
-                _ => return Err(corrupt("channel is unknown")),
-            },
+            channel: Channel::parse(item.string("channel")?)
+                .ok_or_else(|| corrupt("channel is unknown"))?,
             target: item.string("target")?.to_owned(),
             endpoint_id: item.opt_string("endpoint_id")?.map(str::to_owned),
             attempt: u32::try_from(item.int("attempt")?)

@@ -18,9 +18,10 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::notifications::channels::Channel;
 use crate::notifications::delivery::{Attempt, AttemptStatus};
 use crate::notifications::notification::NotificationType;
-use crate::notifications::preferences::{Channel, CheckedUpdate, EmailAddress, Preferences};
+use crate::notifications::preferences::{CheckedUpdate, EmailAddress, Preferences};
 use crate::platform::domain::UserId;
 use crate::platform::dynamodb::attrs::{flag, num, s, time};
 use crate::platform::dynamodb::error::{

@@ -29,14 +29,11 @@ impl Accounts {
                     .map_err(|why| StoreError::Corrupt(format!("email_address {why}")))?,
             );
         }
-        for channel in Channel::ALL {
-            for kind in NotificationType::ALL {
+        for &channel in Channel::ALL {
+            for &kind in NotificationType::ALL {
                 // A switch never set keeps its default.
                 if let Some(on) = item.opt_flag(&switch_attr(channel, kind))? {
-                    match channel {
-                        Channel::Email => p.email.set(kind, on),
-                        Channel::Webhook => p.webhook.set(kind, on),
-                    }
+                    p.switches_mut(channel).set(kind, on);
                 }
             }
         }

@@ -116,7 +116,7 @@ impl Counters {
             read_all_at: item.opt_time(READ_ALL_AT_ATTR)?,
             ..Counters::default()
         };
-        for kind in NotificationType::ALL {
+        for &kind in NotificationType::ALL {
             c.unread_by_type
                 .insert(kind, item.counter(&unread_of(kind))?);
             c.total_by_type.insert(kind, item.counter(&total_of(kind))?);
