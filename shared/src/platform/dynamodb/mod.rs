@@ -5,9 +5,11 @@ pub mod attrs;
 pub mod error;
 pub mod keys;
 pub mod paging;
+pub mod table;
 pub mod transact;
 
 pub use attrs::{Attrs, Item};
+pub use table::Table;
 
 use crate::platform::error::ApiError;
 

@@ -11,9 +11,8 @@ impl Accounts {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
+            .table
+            .put()
             .item(PK, s(user_partition(user)))
             .item(SK, s(delivery_sk(&a.notification_id, &Uuid::now_v7())))
             .item("notification_id", s(a.notification_id.to_string()))
@@ -43,13 +42,8 @@ impl Accounts {
         notification: &Uuid,
     ) -> Result<Vec<Attempt>, StoreError> {
         let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(user_partition(user)))
-            .expression_attribute_values(":prefix", s(delivery_prefix(notification)))
-            .consistent_read(true);
+            .table
+            .query_prefix(user_partition(user), delivery_prefix(notification));
         paging::all(query, "Query delivery attempts")
             .await?
             .iter()
@@ -93,11 +87,8 @@ impl Accounts {
     ) -> Result<Claim, StoreError> {
         let now = Utc::now().timestamp();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(delivered_sk(notification, target)))
+            .table
+            .update(user_partition(user), delivered_sk(notification, target))
             .update_expression("SET #state = :sending, #until = :until, expires_at = :exp")
             .condition_expression(
                 "attribute_not_exists(pk) OR (#state <> :delivered AND #until < :now)",
@@ -117,17 +108,15 @@ impl Accounts {
             Err(e) if is_condition_failed(&e) => {}
             Err(e) => return Err(sdk("UpdateItem delivery claim")(e)),
         }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(delivered_sk(notification, target)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk("GetItem delivery claim"))?;
-        let delivered = match &out.item {
+        let out_item = self
+            .table
+            .get(
+                user_partition(user),
+                delivered_sk(notification, target),
+                "GetItem delivery claim",
+            )
+            .await?;
+        let delivered = match &out_item {
             Some(item) => item.opt_string("state")? == Some("delivered"),
             None => false,
         };
@@ -146,9 +135,8 @@ impl Accounts {
         target: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
+        self.table
+            .put()
             .item(PK, s(user_partition(user)))
             .item(SK, s(delivered_sk(notification, target)))
             .item("state", s("delivered"))
@@ -167,11 +155,8 @@ impl Accounts {
         target: &str,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(delivered_sk(notification, target)))
+            .table
+            .update(user_partition(user), delivered_sk(notification, target))
             .update_expression("SET #until = :zero")
             .condition_expression("#state = :sending")
             .expression_attribute_names("#state", "state")

@@ -8,7 +8,7 @@ impl Accounts {
     pub async fn create_endpoint(&self, e: &Endpoint) -> Result<CreateEndpoint, StoreError> {
         let pk = user_partition(&e.user_id);
         let mut put = Put::builder()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .item(PK, s(pk.clone()))
             .item(SK, s(webhook_sk(&e.id)))
             .item("id", s(e.id.clone()))
@@ -23,7 +23,7 @@ impl Accounts {
         }
         let count = built(
             Update::builder()
-                .table_name(&self.table)
+                .table_name(self.table.name())
                 .key(PK, s(pk))
                 .key(SK, s(WEBHOOK_COUNT_SK))
                 .update_expression("ADD #n :one")
@@ -39,7 +39,7 @@ impl Accounts {
                 .build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        match transact_retrying(&self.client, "creating a webhook endpoint", items).await? {
+        match transact_retrying(self.table.client(), "creating a webhook endpoint", items).await? {
             Tx::ConditionsFailed(failed) if Tx::failed(&failed, 1) => {
                 Ok(CreateEndpoint::LimitReached)
             }
@@ -50,13 +50,8 @@ impl Accounts {
 
     pub async fn endpoints(&self, user: &UserId) -> Result<Vec<Endpoint>, StoreError> {
         let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(user_partition(user)))
-            .expression_attribute_values(":prefix", s(WEBHOOK_PREFIX))
-            .consistent_read(true);
+            .table
+            .query_prefix(user_partition(user), WEBHOOK_PREFIX);
         paging::all(query, "Query webhook endpoints")
             .await?
             .iter()
@@ -65,17 +60,15 @@ impl Accounts {
     }
 
     pub async fn endpoint(&self, user: &UserId, id: &str) -> Result<Option<Endpoint>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(webhook_sk(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk("GetItem webhook endpoint"))?;
-        out.item.as_ref().map(Self::parse_endpoint).transpose()
+        let out_item = self
+            .table
+            .get(
+                user_partition(user),
+                webhook_sk(id),
+                "GetItem webhook endpoint",
+            )
+            .await?;
+        out_item.as_ref().map(Self::parse_endpoint).transpose()
     }
 
     fn parse_endpoint(item: &Item) -> Result<Endpoint, StoreError> {
@@ -97,7 +90,7 @@ impl Accounts {
         let pk = user_partition(user);
         let delete = built(
             Delete::builder()
-                .table_name(&self.table)
+                .table_name(self.table.name())
                 .key(PK, s(pk.clone()))
                 .key(SK, s(webhook_sk(id)))
                 .condition_expression("attribute_exists(pk)")
@@ -105,7 +98,7 @@ impl Accounts {
         )?;
         let count = built(
             Update::builder()
-                .table_name(&self.table)
+                .table_name(self.table.name())
                 .key(PK, s(pk))
                 .key(SK, s(WEBHOOK_COUNT_SK))
                 .update_expression("ADD #n :minus")
@@ -117,7 +110,7 @@ impl Accounts {
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        match transact_retrying(&self.client, "deleting a webhook endpoint", items).await? {
+        match transact_retrying(self.table.client(), "deleting a webhook endpoint", items).await? {
             Tx::ConditionsFailed(_) => Ok(false),
             _ => Ok(true),
         }
@@ -131,11 +124,8 @@ impl Accounts {
         reason: &str,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(webhook_sk(id)))
+            .table
+            .update(user_partition(user), webhook_sk(id))
             .update_expression("SET enabled = :f, disabled_reason = :why, disabled_at = :now")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":f", flag(false))

@@ -33,7 +33,7 @@ use crate::platform::dynamodb::keys::{
 };
 use crate::platform::dynamodb::paging;
 use crate::platform::dynamodb::transact::{transact_retrying, Tx};
-use crate::platform::dynamodb::{Attrs, Item, StoreError};
+use crate::platform::dynamodb::{Attrs, Item, StoreError, Table};
 
 fn switch_attr(channel: Channel, kind: NotificationType) -> String {
     format!("{}_{}", channel.as_str(), kind.as_str())
@@ -87,8 +87,7 @@ pub enum CreateEndpoint {
 /// The AccountsTable.
 #[derive(Clone)]
 pub struct Accounts {
-    client: Client,
-    table: String,
+    table: Table,
 }
 
 impl Accounts {
@@ -96,8 +95,7 @@ impl Accounts {
 
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Accounts {
-            client,
-            table: table.into(),
+            table: Table::new(client, table),
         }
     }
 }

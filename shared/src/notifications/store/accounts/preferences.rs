@@ -4,18 +4,11 @@ use super::*;
 
 impl Accounts {
     pub async fn preferences(&self, user: &UserId) -> Result<Preferences, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(PREFS_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk("GetItem preferences"))?;
-        Ok(out
-            .item
+        let out_item = self
+            .table
+            .get(user_partition(user), PREFS_SK, "GetItem preferences")
+            .await?;
+        Ok(out_item
             .map(|item| Self::parse_preferences(&item))
             .transpose()?
             .unwrap_or_default())
@@ -74,11 +67,8 @@ impl Accounts {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(PREFS_SK))
+            .table
+            .update(user_partition(user), PREFS_SK)
             .update_expression(expression)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))

@@ -9,17 +9,15 @@ impl Notifications {
         user: &UserId,
         job: &JobId,
     ) -> Result<Option<JobRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(job_sk(job.as_str())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk("GetItem job record"))?;
-        let Some(item) = out.item else {
+        let out_item = self
+            .table
+            .get(
+                user_partition(user),
+                job_sk(job.as_str()),
+                "GetItem job record",
+            )
+            .await?;
+        let Some(item) = out_item else {
             return Ok(None);
         };
         let id = Uuid::parse_str(item.string("notification_id")?)
@@ -38,11 +36,8 @@ impl Notifications {
     pub async fn claim_fan_out(&self, user: &UserId, job: &JobId) -> Result<bool, StoreError> {
         let now = Utc::now().timestamp();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(job_sk(job.as_str())))
+            .table
+            .update(user_partition(user), job_sk(job.as_str()))
             .update_expression("SET fanning_until = :until")
             .condition_expression(
                 "fanned_out = :f AND (attribute_not_exists(fanning_until) OR fanning_until < :now)",
@@ -61,11 +56,8 @@ impl Notifications {
 
     /// Records that the job's email and webhook messages for `user` are enqueued.
     pub async fn mark_fanned_out(&self, user: &UserId, job: &JobId) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(job_sk(job.as_str())))
+        self.table
+            .update(user_partition(user), job_sk(job.as_str()))
             .update_expression("SET fanned_out = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", flag(true))

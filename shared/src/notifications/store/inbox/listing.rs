@@ -73,9 +73,8 @@ impl Notifications {
             500
         };
         let mut query = self
-            .client
+            .table
             .query()
-            .table_name(&self.table)
             .key_condition_expression(key_condition)
             .set_expression_attribute_values(Some(values))
             .scan_index_forward(false)

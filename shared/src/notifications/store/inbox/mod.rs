@@ -50,7 +50,7 @@ use crate::platform::dynamodb::keys::{
 };
 use crate::platform::dynamodb::paging;
 use crate::platform::dynamodb::transact::{transact, Retry, Tx};
-use crate::platform::dynamodb::{Attrs, Item, StoreError};
+use crate::platform::dynamodb::{Attrs, Item, StoreError, Table};
 
 const TOTAL_ATTR: &str = "total";
 const LAST_ATTR: &str = "last_sk";
@@ -171,15 +171,13 @@ pub struct JobRecord {
 /// The NotificationsTable.
 #[derive(Clone)]
 pub struct Notifications {
-    client: Client,
-    table: String,
+    table: Table,
 }
 
 impl Notifications {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Notifications {
-            client,
-            table: table.into(),
+            table: Table::new(client, table),
         }
     }
 
@@ -248,17 +246,15 @@ impl Notifications {
     }
 
     async fn get_raw(&self, user: &UserId, id: &Uuid) -> Result<Option<Notification>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(notification_sk(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk("GetItem notification"))?;
-        out.item.as_ref().map(Self::parse_item).transpose()
+        let out_item = self
+            .table
+            .get(
+                user_partition(user),
+                notification_sk(id),
+                "GetItem notification",
+            )
+            .await?;
+        out_item.as_ref().map(Self::parse_item).transpose()
     }
 
     /// One of `user`'s notifications, as the inbox shows it; `None` when it is not theirs.

@@ -26,11 +26,8 @@ impl Notifications {
         let mut retry = Retry::new("read-all");
         let old = loop {
             let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(PK, s(user_partition(user)))
-                .key(SK, s(COUNTERS_SK))
+                .table
+                .update(user_partition(user), COUNTERS_SK)
                 .update_expression(format!("SET {}", sets.join(", ")))
                 .condition_expression("attribute_exists(#last) AND #u > :zero")
                 .set_expression_attribute_names(Some(names.clone()))
@@ -66,9 +63,8 @@ impl Notifications {
         deadline: Instant,
     ) -> Result<usize, StoreError> {
         let query = self
-            .client
+            .table
             .query()
-            .table_name(&self.table)
             .index_name(GSI1)
             .key_condition_expression("#gpk = :pk AND #gsk <= :w")
             .expression_attribute_names("#gpk", GSI1PK)
@@ -113,11 +109,8 @@ impl Notifications {
         read_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(user_partition(user)))
-            .key(SK, s(sk))
+            .table
+            .update(user_partition(user), sk)
             .update_expression("SET is_read = :t, read_at = :at REMOVE #gpk, #gsk")
             .condition_expression("is_read = :f")
             .expression_attribute_names("#gpk", GSI1PK)

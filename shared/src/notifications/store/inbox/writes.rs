@@ -45,7 +45,7 @@ impl Notifications {
             let sk = notification_sk(&n.id);
             let put = built(
                 Put::builder()
-                    .table_name(&self.table)
+                    .table_name(self.table.name())
                     .set_item(Some(Self::item(&n, expires_at)))
                     .condition_expression("attribute_not_exists(pk)")
                     .build(),
@@ -63,7 +63,7 @@ impl Notifications {
             }
             let counters = built(
                 Update::builder()
-                    .table_name(&self.table)
+                    .table_name(self.table.name())
                     .key(PK, s(pk.clone()))
                     .key(SK, s(COUNTERS_SK))
                     .update_expression(expression)
@@ -80,7 +80,7 @@ impl Notifications {
             if let Some(job) = job {
                 let record = built(
                     Put::builder()
-                        .table_name(&self.table)
+                        .table_name(self.table.name())
                         .item(PK, s(pk.clone()))
                         .item(SK, s(job_sk(job.as_str())))
                         .item("notification_id", s(n.id.to_string()))
@@ -96,7 +96,7 @@ impl Notifications {
                 )?;
                 items.push(TransactWriteItem::builder().put(record).build());
             }
-            match transact(&self.client, items).await? {
+            match transact(self.table.client(), items).await? {
                 Tx::Committed { .. } => return Ok(Inserted::New(n)),
                 Tx::Retry(_) => retry.pause().await?,
                 Tx::ConditionsFailed(failed) => {
@@ -138,7 +138,7 @@ impl Notifications {
             }
             let item = built(
                 Update::builder()
-                    .table_name(&self.table)
+                    .table_name(self.table.name())
                     .key(PK, s(user_partition(user)))
                     .key(SK, s(sk.clone()))
                     .update_expression("SET is_read = :t, read_at = :now REMOVE #gpk, #gsk")
@@ -156,7 +156,7 @@ impl Notifications {
                 Watermark::Above(&sk),
             )?;
             let items = vec![TransactWriteItem::builder().update(item).build(), count];
-            match transact(&self.client, items).await? {
+            match transact(self.table.client(), items).await? {
                 Tx::Committed { .. } => return Ok(MarkRead::Marked),
                 Tx::Retry(_) => retry.pause().await?,
                 // Read again: deleted, read or read-all.
@@ -188,7 +188,7 @@ impl Notifications {
             };
             let delete = built(
                 Delete::builder()
-                    .table_name(&self.table)
+                    .table_name(self.table.name())
                     .key(PK, s(user_partition(user)))
                     .key(SK, s(sk.clone()))
                     .condition_expression("is_read = :was")
@@ -197,7 +197,7 @@ impl Notifications {
             )?;
             let count = self.counter_update(user, &changes, watermark)?;
             let items = vec![TransactWriteItem::builder().delete(delete).build(), count];
-            match transact(&self.client, items).await? {
+            match transact(self.table.client(), items).await? {
                 Tx::Committed { .. } => return Ok(true),
                 Tx::Retry(_) => retry.pause().await?,
                 Tx::ConditionsFailed(_) => retry.again()?,
