@@ -55,10 +55,7 @@ impl UsageStore {
                 .and_then(|c| c.capacity_units)
                 .unwrap_or(0.0);
             let items = out.items.unwrap_or_default();
-            self.charge(|s| {
-                s.read_units += units;
-                s.items_read += items.len();
-            });
+            self.charge_read(units, items.len());
             seen += items.len();
             last_sk = items
                 .last()

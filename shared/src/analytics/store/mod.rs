@@ -186,6 +186,14 @@ impl UsageStore {
         }
     }
 
+    /// Counts a read: the units DynamoDB reports and the items it returned.
+    fn charge_read(&self, units: f64, items: usize) {
+        self.charge(|s| {
+            s.read_units += units;
+            s.items_read += items;
+        });
+    }
+
     fn ttl(&self, from: DateTime<Utc>) -> i64 {
         (from + Duration::days(i64::from(self.retention_days) + 1)).timestamp()
     }

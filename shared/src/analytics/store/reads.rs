@@ -85,10 +85,7 @@ impl UsageStore {
         let mut items = vec![];
         let mut pages = std::pin::pin!(paging::pages(query, "Query rollups"));
         while let Some(page) = pages.try_next().await? {
-            self.charge(|s| {
-                s.read_units += page.read_units;
-                s.items_read += page.items.len();
-            });
+            self.charge_read(page.read_units, page.items.len());
             items.extend(page.items);
         }
         Ok(items)
@@ -110,10 +107,7 @@ impl UsageStore {
             .consumed_capacity()
             .and_then(|c| c.capacity_units)
             .unwrap_or(0.0);
-        self.charge(|s| {
-            s.read_units += units;
-            s.items_read += usize::from(out.item.is_some());
-        });
+        self.charge_read(units, usize::from(out.item.is_some()));
         let Some(item) = out.item else {
             return Ok(CreditTotals::default());
         };
@@ -145,10 +139,7 @@ impl UsageStore {
             let mut users = vec![];
             let mut pages = std::pin::pin!(paging::pages(query, "Query active users"));
             while let Some(page) = pages.try_next().await? {
-                self.charge(|s| {
-                    s.read_units += page.read_units;
-                    s.items_read += page.items.len();
-                });
+                self.charge_read(page.read_units, page.items.len());
                 for item in &page.items {
                     users.push(ActiveUser {
                         user_id: item.string("user_id")?.to_owned(),

@@ -142,16 +142,9 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
             }
         },
     };
-    accounts.record_attempt(&user, &attempt, expires).await?;
-    match attempt.status {
-        AttemptStatus::Delivered | AttemptStatus::Failed => {
-            // Done for good either way: a repeat of the message sends nothing.
-            accounts
-                .mark_delivered(&user, &id, &target_key, expires)
-                .await?
-        }
-        _ => accounts.release_delivery(&user, &id, &target_key).await?,
-    }
+    accounts
+        .settle_delivery(&user, &attempt, &target_key, expires)
+        .await?;
     outcome
 }
 

@@ -105,20 +105,13 @@ async fn deliver_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         Ok(url) => post(app, &endpoint.secret, url, &msg, &mut attempt).await?,
     };
     attempt.at = Utc::now();
-    accounts.record_attempt(&user, &attempt, expires).await?;
+    accounts
+        .settle_delivery(&user, &attempt, &target_key, expires)
+        .await?;
     if attempt.status == AttemptStatus::Failed && attempt.http_status == Some(410) {
         accounts
             .disable_endpoint(&user, &endpoint.id, "the endpoint answered 410 Gone")
             .await?;
-    }
-    match attempt.status {
-        AttemptStatus::Retrying => accounts.release_delivery(&user, &id, &target_key).await?,
-        // Delivered, or failed for good: a repeat of the message sends nothing.
-        _ => {
-            accounts
-                .mark_delivered(&user, &id, &target_key, expires)
-                .await?
-        }
     }
     match outcome {
         Outcome::Done => Ok(()),

@@ -169,4 +169,25 @@ impl Accounts {
         conditional("UpdateItem delivery release", result)?;
         Ok(())
     }
+
+    /// Logs the attempt of a claimed delivery, then settles the claim: a delivery to retry
+    /// gives it back so the retry may claim at once; any other outcome is final, so later
+    /// copies of the message send nothing.
+    pub async fn settle_delivery(
+        &self,
+        user: &UserId,
+        attempt: &Attempt,
+        target: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let notification = &attempt.notification_id;
+        self.record_attempt(user, attempt, expires_at).await?;
+        match attempt.status {
+            AttemptStatus::Retrying => self.release_delivery(user, notification, target).await,
+            _ => {
+                self.mark_delivered(user, notification, target, expires_at)
+                    .await
+            }
+        }
+    }
 }
