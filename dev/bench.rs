@@ -327,17 +327,16 @@ pub mod analytics {
                 let from = Utc::now().duration_trunc(Duration::days(1))? - Duration::days(89);
                 let mut after: Option<String> = None;
                 loop {
-                    let (_, next) = s
+                    let page = s
                         .events_page(
                             &uid,
                             from,
                             Utc::now() + Duration::days(1),
                             after.as_deref(),
                             5000,
-                            |_| Some(()),
                         )
                         .await?;
-                    match next {
+                    match page.next {
                         Some(p) => after = Some(p),
                         None => break,
                     }

@@ -122,6 +122,29 @@ where
     batch
 }
 
+/// Keeps `record` invisible for `seconds` before SQS delivers it again (a retry schedule of
+/// the consumer's own, instead of the queue's fixed visibility timeout).
+pub async fn postpone(
+    client: &Client,
+    queue: &str,
+    record: &SqsMessage,
+    seconds: u32,
+) -> Result<(), SqsError> {
+    let receipt = record
+        .receipt_handle
+        .as_deref()
+        .ok_or_else(|| SqsError::Encode("the message has no receipt handle".into()))?;
+    client
+        .change_message_visibility()
+        .queue_url(queue)
+        .receipt_handle(receipt)
+        .visibility_timeout(i32::try_from(seconds).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(request("ChangeMessageVisibility"))?;
+    Ok(())
+}
+
 /// How many times SQS has delivered `record` (1 on the first delivery).
 pub fn receive_count(record: &SqsMessage) -> u32 {
     record

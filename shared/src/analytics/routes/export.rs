@@ -2,6 +2,7 @@
 //! cursor, never truncated.
 
 use super::*;
+use crate::analytics::store::events::RequestRecord;
 
 /// Rows per export page: well under Lambda's 6 MB response limit and its timeout.
 pub const EXPORT_PAGE_ROWS: i64 = 5000;
@@ -13,60 +14,9 @@ struct ExportPosition {
     after: String,
 }
 
-struct ExportRow {
-    event_id: String,
-    at: DateTime<Utc>,
-    provider: String,
-    model: String,
-    endpoint: String,
-    status_code: i64,
-    latency_ms: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    credits: i64,
-    cost_micros: i64,
-    description: String,
-}
-
-fn row_of(
-    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-) -> Option<ExportRow> {
-    let s = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let n = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    if s("kind") != "request" {
-        return None;
-    }
-    Some(ExportRow {
-        event_id: s("event_id"),
-        at: DateTime::parse_from_rfc3339(&s("ts"))
-            .ok()?
-            .with_timezone(&Utc),
-        provider: s("provider"),
-        model: s("model"),
-        endpoint: s("endpoint"),
-        status_code: n("status_code"),
-        latency_ms: n("latency_ms"),
-        input_tokens: n("input_tokens"),
-        output_tokens: n("output_tokens"),
-        credits: n("credits"),
-        cost_micros: n("cost_micros"),
-        description: s("description"),
-    })
-}
-
 struct ExportPage {
     period: Period,
-    rows: Vec<ExportRow>,
+    rows: Vec<RequestRecord>,
     next: Option<String>,
 }
 
@@ -96,7 +46,7 @@ async fn export_page(app: &App, req: &Request) -> Result<ExportPage, ApiError> {
             Some(pos.after)
         }
     };
-    let (rows, position) = read
+    let page = read
         .store
         .events_page(
             &user,
@@ -104,10 +54,10 @@ async fn export_page(app: &App, req: &Request) -> Result<ExportPage, ApiError> {
             read.period.end,
             after.as_deref(),
             limit,
-            row_of,
         )
         .await?;
-    let next = match position {
+    let rows = page.rows;
+    let next = match page.next {
         None => None,
         Some(after) => Some(cursor::seal(
             &app.config().cursor_secret,

@@ -2,21 +2,73 @@
 
 use super::*;
 
+/// One recorded request event, as the exports show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestRecord {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    pub provider: String,
+    pub model: String,
+    pub endpoint: String,
+    pub status_code: i64,
+    pub latency_ms: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub credits: i64,
+    pub cost_micros: i64,
+    pub description: String,
+}
+
+impl RequestRecord {
+    /// The request event stored as `item`; `None` for a payment event.
+    fn from_item(item: &Item) -> Result<Option<Self>, StoreError> {
+        if item.string("kind")? != "request" {
+            return Ok(None);
+        }
+        let ts = item.string("ts")?;
+        let at = DateTime::parse_from_rfc3339(ts)
+            .map_err(|_| StoreError::Corrupt(format!("ts is not a timestamp: {ts:?}")))?
+            .with_timezone(&Utc);
+        Ok(Some(RequestRecord {
+            event_id: item.string("event_id")?.to_owned(),
+            at,
+            provider: item.string("provider")?.to_owned(),
+            model: item.string("model")?.to_owned(),
+            endpoint: item.string("endpoint")?.to_owned(),
+            status_code: item.int("status_code")?,
+            latency_ms: item.int("latency_ms")?,
+            input_tokens: item.int("input_tokens")?,
+            output_tokens: item.int("output_tokens")?,
+            credits: item.int("credits")?,
+            cost_micros: item.int("cost_micros")?,
+            description: item
+                .opt_string("description")?
+                .unwrap_or_default()
+                .to_owned(),
+        }))
+    }
+}
+
+/// One page of a user's request events, and where the next page starts (`None` at the end).
+pub struct EventsPage {
+    pub rows: Vec<RequestRecord>,
+    pub next: Option<String>,
+}
+
 impl UsageStore {
     /// One page of a user's raw events in [start, end), oldest first, after `after` (a
     /// position returned by the previous page).
     ///
-    /// Each stored item passes through `convert` as soon as its DynamoDB page arrives and is
-    /// then dropped, so memory holds one page of items, not the whole export page.
-    pub async fn events_page<T>(
+    /// Each stored item becomes a row as soon as its DynamoDB page arrives and is then dropped,
+    /// so memory holds one page of items, not the whole export page.
+    pub async fn events_page(
         &self,
         user: &UserId,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         after: Option<&str>,
         limit: usize,
-        convert: impl Fn(&Item) -> Option<T>,
-    ) -> Result<(Vec<T>, Option<String>), StoreError> {
+    ) -> Result<EventsPage, StoreError> {
         let from = after
             .map(str::to_owned)
             .unwrap_or_else(|| event_time_sk(&start, ""));
@@ -57,18 +109,20 @@ impl UsageStore {
             let items = out.items.unwrap_or_default();
             self.charge_read(units, items.len());
             seen += items.len();
-            last_sk = items
-                .last()
-                .and_then(|r| r.get("gsi1sk"))
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .or(last_sk);
-            rows.extend(items.iter().filter_map(&convert));
+            if let Some(last) = items.last() {
+                last_sk = Some(last.string(GSI1SK)?.to_owned());
+            }
+            for item in &items {
+                rows.extend(RequestRecord::from_item(item)?);
+            }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => next = Some(k),
-                _ => return Ok((rows, None)),
+                _ => return Ok(EventsPage { rows, next: None }),
             }
         }
-        Ok((rows, last_sk))
+        Ok(EventsPage {
+            rows,
+            next: last_sk,
+        })
     }
 }

@@ -8,7 +8,7 @@
 //! written again. So a retry, a re-delivery, a concurrent writer or a crash between two calls
 //! can never count an event twice, and an accepted event is always in its rollups.
 
-mod events;
+pub mod events;
 mod reads;
 mod record;
 

@@ -55,10 +55,14 @@ impl UsageStore {
                     if *level == 'D' && !wanted_days.contains(&sk) {
                         continue;
                     }
-                    let rollup = Rollup::from_terms(item.iter().filter_map(|(k, v)| {
-                        let n = v.as_n().ok()?.parse::<i64>().ok()?;
-                        Some((k.as_str(), n))
-                    }));
+                    // Every number attribute is a counter; keys and index attributes are text.
+                    let mut terms = vec![];
+                    for (name, value) in &item {
+                        if value.is_n() {
+                            terms.push((name.as_str(), item.int(name)?));
+                        }
+                    }
+                    let rollup = Rollup::from_terms(terms);
                     out.entry(sk).or_default().merge(&rollup);
                 }
             }

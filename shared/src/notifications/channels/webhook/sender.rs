@@ -201,19 +201,7 @@ async fn postpone(app: &App, record: &SqsMessage, delay: u32) {
             &app.config().resources.webhook_queue_url,
             "WEBHOOK_QUEUE_URL",
         )?;
-        let receipt = record
-            .receipt_handle
-            .as_deref()
-            .ok_or_else(|| anyhow!("the message has no receipt handle"))?;
-        app.sqs()
-            .await
-            .change_message_visibility()
-            .queue_url(queue)
-            .receipt_handle(receipt)
-            .visibility_timeout(delay as i32)
-            .send()
-            .await
-            .map_err(|e| anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        sqs::postpone(app.sqs().await, queue, record, delay).await?;
         anyhow::Ok(())
     }
     .await;
