@@ -1,4 +1,4 @@
-//! Usage events (DESIGN §3), parsed one by one so a bad event is rejected with its reason
+//! Usage events (README, "Message contracts"), parsed one by one so a bad event is rejected with its reason
 //! without rejecting its neighbours. Unknown fields are ignored.
 
 use std::collections::BTreeMap;

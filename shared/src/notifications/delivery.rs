@@ -23,7 +23,7 @@ pub struct WebhookMessage {
     pub notification: NotificationView,
 }
 
-/// The body of a webhook delivery (DESIGN §3).
+/// The body of a webhook delivery (README, "Message contracts").
 #[derive(Serialize, Deserialize)]
 pub struct WebhookPayload {
     #[serde(rename = "type")]

@@ -1,4 +1,4 @@
-//! `notification-dispatcher`, the consumer of `NotificationJobsQueue` (DESIGN §3).
+//! `notification-dispatcher`, the consumer of `NotificationJobsQueue` (README, "Message contracts").
 //!
 //! Per message: a malformed job goes straight to the dead-letter queue with its reason (a
 //! message attribute and a log line) and leaves the batch; a job for more than

@@ -1,4 +1,4 @@
-//! Notification jobs (DESIGN §3): what upstream systems and Meterbell itself put on
+//! Notification jobs (README, "Message contracts"): what upstream systems and Meterbell itself put on
 //! `NotificationJobsQueue` for the dispatcher.
 
 use std::collections::BTreeSet;

@@ -1,5 +1,5 @@
 //! In-app notifications: the domain type, its kinds, the content rules every way of creating one
-//! shares (admin route, notification jobs), and the JSON view of seed 000.
+//! shares (admin route, notification jobs), and the JSON view the API shows (README, "API (v1)").
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,7 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A notification as the API, webhooks and queue messages carry it (seed 000).
+/// A notification as the API, webhooks and queue messages carry it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NotificationView {
     pub id: String,

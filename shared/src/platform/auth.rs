@@ -1,4 +1,4 @@
-//! JWT validation (DESIGN §5): one algorithm chosen by configuration, `sub` and `exp` required,
+//! JWT validation (README, "Configuration"): one algorithm chosen by configuration, `sub` and `exp` required,
 //! `iss`/`aud` required when configured, a small leeway, roles from the `roles` claim.
 
 use std::collections::{HashMap, HashSet};

@@ -1,4 +1,4 @@
-//! The one place where failures become HTTP statuses and the JSON error body of DESIGN §2:
+//! The one place where failures become HTTP statuses and the JSON error body (README, "API"):
 //! `{"error": {"code": "...", "message": "...", "field": "..."}}`.
 //!
 //! Client errors carry a message written for the client. Everything unexpected is logged with

@@ -207,7 +207,7 @@ pub fn no_content(app: &App) -> HttpResponse {
     response
 }
 
-/// The error body of DESIGN §2; unexpected errors are logged here, once, with their chain.
+/// The error body of the README's "API (v1)" section; unexpected errors are logged here, once, with their chain.
 pub fn error_response(app: &App, err: &ApiError) -> HttpResponse {
     match err {
         ApiError::Unexpected(inner) => tracing::error!(error = ?inner, "request failed"),

@@ -193,7 +193,7 @@ fn by_provider(r: &Rollup) -> BTreeMap<String, Usage3> {
         .collect()
 }
 
-/// Keyed `provider/model`, as seed 000 writes them.
+/// Keyed `provider/model`, as the API documents them.
 fn by_model(r: &Rollup) -> BTreeMap<String, Usage3> {
     r.models
         .iter()

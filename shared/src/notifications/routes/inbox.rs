@@ -1,4 +1,4 @@
-//! Notification inbox routes (seed 000), the admin create route and the delivery log.
+//! Notification inbox routes, the admin create route and the delivery log.
 
 use http::StatusCode;
 use lambda_http::Request;
