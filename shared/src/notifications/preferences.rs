@@ -182,8 +182,10 @@ pub struct PreferencesUpdate {
     /// `null` removes the address; absent leaves it.
     #[serde(default, deserialize_with = "present")]
     pub email_address: Option<Option<String>>,
+    /// Keyed by name, checked against the lists in [`PreferencesUpdate::check`], so that an
+    /// error names the exact field (`channels.email.info`).
     #[serde(default)]
-    pub channels: Option<BTreeMap<Channel, BTreeMap<NotificationType, bool>>>,
+    pub channels: Option<BTreeMap<String, BTreeMap<String, bool>>>,
 }
 
 /// A checked update: the address parsed, the switches to set.
@@ -204,14 +206,26 @@ impl PreferencesUpdate {
                     ("email_address".to_owned(), format!("email_address {why}"))
                 })?)),
             };
-        let switches = self
-            .channels
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|(channel, kinds)| {
-                kinds.into_iter().map(move |(kind, on)| (channel, kind, on))
-            })
-            .collect();
+        let mut switches = vec![];
+        for (channel_name, kinds) in self.channels.unwrap_or_default() {
+            let field = format!("channels.{channel_name}");
+            let channel = Channel::parse(&channel_name).ok_or_else(|| {
+                let message = format!(
+                    "{field}: the channels to switch are {} ({IN_APP} is always on)",
+                    Channel::names("and")
+                );
+                (field.clone(), message)
+            })?;
+            for (kind_name, on) in kinds {
+                let kind = NotificationType::parse(&kind_name).ok_or_else(|| {
+                    let field = format!("{field}.{kind_name}");
+                    let message =
+                        format!("{field}: the types are {}", NotificationType::names("and"));
+                    (field, message)
+                })?;
+                switches.push((channel, kind, on));
+            }
+        }
         Ok(CheckedUpdate {
             email_address,
             switches,
