@@ -41,6 +41,12 @@ pub fn secret_key(secret: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "webhook secret is not base64 after whsec_".to_owned())
 }
 
+/// The `webhook-id` of a notification's deliveries: `msg_` and the notification id exactly as
+/// the API shows it (hyphenated), so a receiver can match a delivery to `GET notifications`.
+pub fn message_id(notification_id: &uuid::Uuid) -> String {
+    format!("msg_{}", notification_id.hyphenated())
+}
+
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` — the `webhook-signature` header.
 pub fn sign(key: &[u8], msg_id: &str, timestamp: i64, body: &str) -> Result<String, String> {
     let mut mac = HmacSha256::new_from_slice(key).map_err(|e| e.to_string())?;
@@ -301,6 +307,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn the_message_id_is_the_notification_id_as_the_api_shows_it() {
+        use crate::notifications::notification::{Notification, NotificationType};
+        use crate::platform::domain::UserId;
+        let user = UserId::parse("webhook-id-user").unwrap();
+        let n = Notification::new(user, NotificationType::Info, "t", "m", None);
+        let shown = serde_json::to_value(n.view()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(shown.len(), 36, "hyphenated UUID: {shown}");
+        assert_eq!(message_id(&n.id), format!("msg_{shown}"));
     }
 
     #[test]
