@@ -1,7 +1,9 @@
 //! Defects found by trying Meterbell as a new user would, each checked end to end through the
 //! template's routes against DynamoDB Local.
 
-use meterbell_dev::testing::{app, app_with, request_app, request_to, stack, token, unique_user};
+use meterbell_dev::testing::{
+    app, app_with, request, request_app, request_to, stack, token, unique_user,
+};
 use serde_json::json;
 
 const ROUTE: &str = "/api/v1/notifications/unread-count";
@@ -102,4 +104,34 @@ async fn the_private_target_opt_in_opens_only_the_ranges_the_readme_names() {
         let reply = post(url).await.unwrap();
         assert_eq!(reply.status, 201, "{url}: {}", reply.json);
     }
+}
+
+#[tokio::test]
+async fn the_runner_refuses_a_trailing_slash_or_an_empty_segment_as_api_gateway_does() {
+    let stack = stack().await;
+    let t = token(&unique_user("defects-route"), &[]);
+    let unknown = request(&stack, "GET", "/prod/api/v1/nope", Some(&t), None)
+        .await
+        .unwrap();
+    assert_eq!(unknown.status, 403);
+    for path in [
+        "/prod/api/v1/analytics/summary/",
+        "/prod//api/v1/analytics/summary",
+        "//api/v1/analytics/summary",
+        "/api/v1/analytics//summary",
+    ] {
+        let reply = request(&stack, "GET", path, Some(&t), None).await.unwrap();
+        assert_eq!(reply.status, 403, "{path}: {}", reply.json);
+        assert_eq!(reply.json, unknown.json, "{path}");
+    }
+    let reply = request(
+        &stack,
+        "GET",
+        "/prod/api/v1/analytics/summary",
+        Some(&t),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.json);
 }
