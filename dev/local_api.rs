@@ -79,7 +79,15 @@ impl Route {
 
     /// Path parameters when `path` matches this route's resource, URL-decoded as API Gateway does.
     fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
-        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // API Gateway REST matches segment by segment: an empty segment (`//a`, `/a//b`, `/a/`)
+        // matches no resource, so such a path gets the unknown-route answer, not the handler.
+        let parts: Vec<&str> = match path.strip_prefix('/')? {
+            "" => vec![],
+            rest => rest.split('/').collect(),
+        };
+        if parts.iter().any(|s| s.is_empty()) {
+            return None;
+        }
         let mut params = BTreeMap::new();
         for (i, segment) in self.segments.iter().enumerate() {
             match segment {
@@ -449,4 +457,101 @@ async fn answer(router: &Router, req: hyper::Request<Incoming>) -> hyper::Respon
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An App that needs no emulator: the echo handler below never calls AWS.
+    fn offline_app() -> Arc<App> {
+        let config = meterbell::Config::from_lookup(|name| match name {
+            "JWT_SECRET" | "CURSOR_SECRET" => Some("local-api-unit-test-secret-0123456789".into()),
+            _ => None,
+        })
+        .unwrap();
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        App::new(config, &sdk).unwrap()
+    }
+
+    fn echo(_app: Arc<App>, req: lambda_http::Request) -> meterbell::platform::handler::HttpFuture {
+        Box::pin(async move {
+            use lambda_http::RequestExt;
+            let params: BTreeMap<String, String> = req
+                .path_parameters()
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            lambda_http::Response::builder()
+                .status(200)
+                .body(lambda_http::Body::Text(json!(params).to_string()))
+                .unwrap()
+        })
+    }
+
+    fn router() -> Router {
+        let app = offline_app();
+        Router {
+            stage: "prod".into(),
+            routes: vec![
+                Route::new("GET", "/api/v1/analytics/summary", echo, app.clone()),
+                Route::new("PUT", "/api/v1/notifications/{id}/read", echo, app),
+            ],
+            cors: vec![],
+        }
+    }
+
+    async fn get(router: &Router, method: &str, path: &str) -> (u16, Value) {
+        let r = router.handle(method, path, &[], b"").await;
+        let body = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        (r.status, body)
+    }
+
+    #[tokio::test]
+    async fn a_trailing_slash_or_an_empty_segment_is_an_unknown_route_as_on_api_gateway() {
+        let router = router();
+        let unknown = get(&router, "GET", "/prod/api/v1/nope").await;
+        assert_eq!(unknown.0, 403);
+        assert_eq!(
+            unknown.1["error"]["message"],
+            "Missing Authentication Token"
+        );
+        for path in [
+            "/prod/api/v1/analytics/summary/",
+            "/prod/api/v1/analytics/summary/?days=7",
+            "/prod//api/v1/analytics/summary",
+            "/prod/api/v1//analytics/summary",
+            "//prod/api/v1/analytics/summary",
+            "/api/v1/analytics/summary/",
+            "//api/v1/analytics/summary",
+            "/api/v1/analytics/summary//",
+        ] {
+            assert_eq!(get(&router, "GET", path).await, unknown, "GET {path}");
+        }
+        for path in [
+            "/prod/api/v1/notifications//read",
+            "/prod/api/v1/notifications/n1/read/",
+            "/prod/api/v1/notifications/n1//read",
+        ] {
+            assert_eq!(get(&router, "PUT", path).await, unknown, "PUT {path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_exact_path_still_reaches_the_handler_with_or_without_the_stage() {
+        let router = router();
+        for path in [
+            "/prod/api/v1/analytics/summary",
+            "/api/v1/analytics/summary",
+            "/prod/api/v1/analytics/summary?days=7",
+        ] {
+            assert_eq!(get(&router, "GET", path).await, (200, json!({})), "{path}");
+        }
+        assert_eq!(
+            get(&router, "PUT", "/prod/api/v1/notifications/n1/read").await,
+            (200, json!({"id": "n1"}))
+        );
+    }
 }

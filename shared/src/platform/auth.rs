@@ -161,13 +161,7 @@ impl Verifier {
     /// Verifies the value of an `Authorization` header.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Identity, AuthError> {
         let header = header.ok_or(AuthError::MissingHeader)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::NotBearer)?;
-        self.verify(token)
+        self.verify(bearer_token(header)?)
     }
 
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
@@ -194,6 +188,24 @@ impl Verifier {
         };
         Ok(Identity { user_id, roles })
     }
+}
+
+/// The token of a `Bearer` credential. RFC 7235: the scheme is case-insensitive and any run of
+/// spaces or tabs may follow it; the token itself (RFC 6750's b64token) holds no whitespace.
+fn bearer_token(header: &str) -> Result<&str, AuthError> {
+    const BLANK: [char; 2] = [' ', '\t'];
+    let (scheme, rest) = header
+        .trim_matches(BLANK)
+        .split_once(BLANK)
+        .ok_or(AuthError::NotBearer)?;
+    let token = rest.trim_start_matches(BLANK);
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || token.is_empty()
+        || token.contains(char::is_whitespace)
+    {
+        return Err(AuthError::NotBearer);
+    }
+    Ok(token)
 }
 
 fn classify(err: jsonwebtoken::errors::Error) -> AuthError {
@@ -313,6 +325,51 @@ mod tests {
             verifier(None, None).verify_header(None),
             Err(AuthError::MissingHeader)
         );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_may_be_followed_by_spaces_or_tabs() {
+        let token = sign(json!({"sub": "user123", "exp": now() + 60}));
+        let v = verifier(None, None);
+        for header in [
+            format!("Bearer {token}"),
+            format!("bearer {token}"),
+            format!("BEARER {token}"),
+            format!("bEaReR {token}"),
+            format!("Bearer\t{token}"),
+            format!("Bearer  \t \t{token}"),
+            format!("Bearer {token} "),
+        ] {
+            let id = v.verify_header(Some(&header));
+            assert_eq!(
+                id.map(|i| i.user_id.to_string()),
+                Ok("user123".to_owned()),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_or_empty_token_another_scheme_or_a_token_with_spaces_is_refused() {
+        let token = sign(json!({"sub": "user123", "exp": now() + 60}));
+        let v = verifier(None, None);
+        for header in [
+            "Bearer".to_owned(),
+            "Bearer ".to_owned(),
+            "Bearer \t ".to_owned(),
+            "".to_owned(),
+            format!("Bearer{token}"),
+            format!("Basic {token}"),
+            format!("Bearerx {token}"),
+            format!("Bearer {token} {token}"),
+            format!("Bearer {token}\tx"),
+        ] {
+            assert_eq!(
+                v.verify_header(Some(&header)),
+                Err(AuthError::NotBearer),
+                "{header:?}"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub fn secret_key(secret: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "webhook secret is not base64 after whsec_".to_owned())
 }
 
+/// The `webhook-id` of a notification's deliveries: `msg_` and the notification id exactly as
+/// the API shows it (hyphenated), so a receiver can match a delivery to `GET notifications`.
+pub fn message_id(notification_id: &uuid::Uuid) -> String {
+    format!("msg_{}", notification_id.hyphenated())
+}
+
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` — the `webhook-signature` header.
 pub fn sign(key: &[u8], msg_id: &str, timestamp: i64, body: &str) -> Result<String, String> {
     let mut mac = HmacSha256::new_from_slice(key).map_err(|e| e.to_string())?;
@@ -104,9 +110,10 @@ fn check_literal(ip: IpAddr, allow_private: bool) -> Result<(), UrlError> {
     }
 }
 
-/// Why connecting to `ip` is refused, or `None` when it is allowed. Metadata, unspecified,
-/// multicast and broadcast addresses are refused always; loopback, private, link-local,
-/// shared (CGNAT), unique-local and documentation ranges unless private targets are allowed.
+/// Why connecting to `ip` is refused, or `None` when it is allowed. Only loopback, private
+/// (10/8, 172.16/12, 192.168/16), link-local and unique-local addresses are opened by
+/// `allow_private` (the local development opt-in); metadata, unspecified, multicast,
+/// broadcast, shared (CGNAT), documentation and other reserved addresses are refused always.
 pub fn refusal(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
     let ip = match ip {
         // IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) carry an IPv4 address.
@@ -148,20 +155,23 @@ fn classify_v4(ip: Ipv4Addr) -> Verdict {
     if ip.is_broadcast() || ip.is_multicast() || o[0] >= 240 {
         return (Some("a multicast, broadcast or reserved address"), None);
     }
+    // Not public, yet no local network a developer runs a receiver on: the opt-in stays shut.
+    if o[0] == 100 && (o[1] & 0xc0) == 64 {
+        return (Some("a shared (carrier-grade NAT) address"), None);
+    }
+    if (o[0] == 192 && o[1] == 0 && (o[2] == 0 || o[2] == 2))
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)
+        || (o[0] == 198 && o[1] == 51 && o[2] == 100)
+        || (o[0] == 203 && o[1] == 0 && o[2] == 113)
+    {
+        return (Some("a reserved or documentation address"), None);
+    }
     let private = if ip.is_loopback() {
         Some("a loopback address")
     } else if ip.is_private() {
         Some("a private address")
     } else if ip.is_link_local() {
         Some("a link-local address")
-    } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
-        Some("a shared (carrier-grade NAT) address")
-    } else if (o[0] == 192 && o[1] == 0 && (o[2] == 0 || o[2] == 2))
-        || (o[0] == 198 && (o[1] & 0xfe) == 18)
-        || (o[0] == 198 && o[1] == 51 && o[2] == 100)
-        || (o[0] == 203 && o[1] == 0 && o[2] == 113)
-    {
-        Some("a reserved or documentation address")
     } else {
         None
     };
@@ -179,16 +189,22 @@ fn classify_v6(ip: Ipv6Addr) -> Verdict {
     if ip.is_multicast() {
         return (Some("a multicast address"), None);
     }
+    if s[0] == 0x2001 && s[1] == 0x0db8 {
+        return (Some("a documentation address"), None);
+    }
+    // Deprecated forms (site-local fec0::/10, IPv4-compatible ::/96) no local setup needs.
+    if (s[0] & 0xffc0) == 0xfec0 {
+        return (Some("a site-local address"), None);
+    }
+    if s[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_loopback() {
+        return (Some("an IPv4-compatible address"), None);
+    }
     let private = if ip.is_loopback() {
         Some("a loopback address")
     } else if (s[0] & 0xfe00) == 0xfc00 {
         Some("a unique-local address")
-    } else if (s[0] & 0xffc0) == 0xfe80 || (s[0] & 0xffc0) == 0xfec0 {
+    } else if (s[0] & 0xffc0) == 0xfe80 {
         Some("a link-local address")
-    } else if s[0] == 0x2001 && s[1] == 0x0db8 {
-        Some("a documentation address")
-    } else if s[..6] == [0, 0, 0, 0, 0, 0] {
-        Some("an IPv4-compatible address")
     } else {
         None
     };
@@ -304,6 +320,20 @@ mod tests {
     }
 
     #[test]
+    fn the_message_id_is_the_notification_id_as_the_api_shows_it() {
+        use crate::notifications::notification::{Notification, NotificationType};
+        use crate::platform::domain::UserId;
+        let user = UserId::parse("webhook-id-user").unwrap();
+        let n = Notification::new(user, NotificationType::Info, "t", "m", None);
+        let shown = serde_json::to_value(n.view()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(shown.len(), 36, "hyphenated UUID: {shown}");
+        assert_eq!(message_id(&n.id), format!("msg_{shown}"));
+    }
+
+    #[test]
     fn refused_addresses_are_refused_unless_private_targets_are_allowed() {
         for raw in [
             "127.0.0.1",
@@ -311,14 +341,16 @@ mod tests {
             "172.16.5.4",
             "192.168.1.1",
             "169.254.1.1",
-            "100.64.0.1",
             "::1",
             "fc00::1",
             "fd12:3456::1",
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::ffff:192.168.0.1",
+            "::ffff:169.254.1.1",
             "64:ff9b::a00:1",
+            "fe80::1",
         ] {
             let ip: IpAddr = raw.parse().unwrap();
             assert!(refusal(ip, false).is_some(), "{raw} allowed");
@@ -340,6 +372,43 @@ mod tests {
         ] {
             let ip: IpAddr = raw.parse().unwrap();
             assert!(refusal(ip, true).is_some(), "{raw} allowed");
+        }
+    }
+
+    #[test]
+    fn the_opt_in_opens_neither_shared_nor_documentation_nor_other_reserved_ranges() {
+        for raw in [
+            "100.64.0.1",
+            "100.127.255.254",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.0.0.8",
+            "198.18.0.1",
+            "2001:db8::1",
+            "2001:db8:ffff::1",
+            "fec0::1",
+            "::a00:1",
+            "::ffff:100.64.0.1",
+            "::ffff:192.0.2.1",
+            "::ffff:203.0.113.9",
+            "64:ff9b::6440:1",
+            "64:ff9b::c633:6407",
+        ] {
+            let ip: IpAddr = raw.parse().unwrap();
+            assert!(refusal(ip, false).is_some(), "{raw} allowed");
+            assert!(refusal(ip, true).is_some(), "{raw} allowed by the opt-in");
+        }
+        assert!(parse_url("http://100.64.0.1/hook", true).is_err());
+        assert!(parse_url("http://[2001:db8::1]/hook", true).is_err());
+        assert!(parse_url("http://[::ffff:198.51.100.1]/hook", true).is_err());
+    }
+
+    #[test]
+    fn the_edges_of_the_shared_range_are_exact() {
+        // 100.64.0.0/10 is 100.64.0.0 ..= 100.127.255.255; its neighbours are public.
+        for raw in ["100.63.255.255", "100.128.0.0"] {
+            assert_eq!(refusal(raw.parse().unwrap(), false), None, "{raw}");
         }
     }
 

@@ -138,7 +138,7 @@ async fn post(
         timestamp: crate::notifications::notification::timestamp(now),
         data: msg.notification.clone(),
     })?;
-    let msg_id = format!("msg_{}", attempt.notification_id.simple());
+    let msg_id = webhook::message_id(&attempt.notification_id);
     let key = webhook::secret_key(secret).map_err(|e| anyhow!("endpoint secret: {e}"))?;
     let signature = webhook::sign(&key, &msg_id, now.timestamp(), &body).map_err(|e| anyhow!(e))?;
     let client = webhook::client(
