@@ -22,8 +22,6 @@ pub enum StoreError {
     Corrupt(String),
     #[error("gave up after repeated write conflicts: {0}")]
     Contention(String),
-    #[error("SQS request failed: {0}")]
-    Sqs(String),
     #[error(transparent)]
     Config(#[from] crate::platform::config::ConfigError),
 }
