@@ -2,8 +2,6 @@
 //! are retried through the visibility timeout and end in the dead-letter queue by the redrive
 //! policy, while the rest of the batch is deleted once. Against moto's SQS.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,7 +49,7 @@ fn fail_poison(_app: Arc<meterbell::App>, event: SqsEvent) -> SqsFuture {
 /// A fresh queue with a one-second visibility timeout and a dead-letter queue, and an id that
 /// keeps this test's message bodies apart.
 async fn queue_with_dlq(sqs: &aws_sdk_sqs::Client, max_receive: u32) -> (String, String, String) {
-    let (queue, dlq) = support::queue_pair(sqs, "poller", max_receive, 1).await;
+    let (queue, dlq) = crate::helpers::queue_pair(sqs, "poller", max_receive, 1).await;
     (queue, dlq, uuid::Uuid::new_v4().simple().to_string())
 }
 
@@ -85,7 +83,7 @@ async fn a_failed_message_is_retried_then_dead_lettered_while_its_batch_mates_ar
         app: app(&stack, "UnreadCountFunction"),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while support::count(&sqs, &dlq).await == 0 {
+    while crate::helpers::count(&sqs, &dlq).await == 0 {
         assert!(
             Instant::now() < deadline,
             "the poison message never reached the dead-letter queue"
@@ -102,7 +100,7 @@ async fn a_failed_message_is_retried_then_dead_lettered_while_its_batch_mates_ar
         2,
         "delivered maxReceiveCount times"
     );
-    assert_eq!(support::count(&sqs, &queue).await, 0);
+    assert_eq!(crate::helpers::count(&sqs, &queue).await, 0);
     let dead = sqs
         .receive_message()
         .queue_url(&dlq)
@@ -145,6 +143,6 @@ async fn without_report_batch_item_failures_a_returned_failure_is_ignored_as_lam
         .await
         .unwrap();
     assert_eq!((received, failed), (1, 0));
-    assert_eq!(support::count(&sqs, &queue).await, 0);
-    assert_eq!(support::count(&sqs, &dlq).await, 0);
+    assert_eq!(crate::helpers::count(&sqs, &queue).await, 0);
+    assert_eq!(crate::helpers::count(&sqs, &dlq).await, 0);
 }

@@ -1,12 +1,10 @@
 //! `GET/PUT notifications/preferences` and `POST/GET/DELETE webhooks`: shapes, validation,
 //! secrets shown once, limits, other users.
 
-mod support;
-
+use crate::helpers::{admin, call, user};
 use base64::Engine as _;
 use meterbell_dev::testing::{app_with, request, request_app, stack};
 use serde_json::{json, Value};
-use support::{admin, call, user};
 
 #[tokio::test]
 async fn preferences_start_with_everything_on_and_no_address() {

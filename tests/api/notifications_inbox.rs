@@ -1,15 +1,13 @@
 //! The inbox routes of seed 000 end to end: admin create, list with filters, offsets and
 //! cursors, unread count, mark read, read all, delete; another user's items; bad input.
 
-mod support;
-
 use std::collections::HashSet;
 
+use crate::helpers::{admin, call, create_for, unread_count, user, whole_inbox};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use meterbell_dev::testing::{stack, token};
 use serde_json::{json, Value};
-use support::{admin, call, create_for, unread_count, user, whole_inbox};
 
 #[tokio::test]
 async fn an_admin_creates_a_notification_in_the_seed_shape() {

@@ -1,14 +1,14 @@
 //! The unread count stays exact: concurrent create / read / read-all / delete against DynamoDB
 //! Local, and read-all and delete on an inbox of 10,000 notifications within a request's time.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::helpers::{
+    call, create_for, notifications, seed_inbox, uid, unread_count, user, whole_inbox,
+};
 use futures::future::join_all;
 use meterbell_dev::testing::stack;
 use serde_json::Value;
-use support::{call, create_for, notifications, seed_inbox, uid, unread_count, user, whole_inbox};
 
 fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()

@@ -2,20 +2,18 @@
 //! Webhooks signature and answers as scripted: signing, retries with growing delays, timeouts,
 //! the dead-letter queue, 410 disabling, redirects, and the SSRF guard.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::helpers::{
+    accounts, app_for, call, consumer, count, create_for, deliveries, drain, pipeline, queues,
+    send, uid, user, whole_inbox, Queues,
+};
 use base64::Engine as _;
 use meterbell::notifications::delivery::WebhookMessage;
 use meterbell::notifications::store::accounts::Endpoint;
 use meterbell_dev::receiver::{verify, Receiver, Reply};
 use meterbell_dev::testing::{app_with, request_app, stack};
 use serde_json::{json, Value};
-use support::{
-    accounts, app_for, call, consumer, count, create_for, deliveries, drain, pipeline, queues,
-    send, uid, user, whole_inbox, Queues,
-};
 
 type Stack = meterbell_dev::stack::LocalStack;
 

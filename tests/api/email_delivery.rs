@@ -1,19 +1,17 @@
 //! The email sender against moto's SES (and a fake SES on 127.0.0.1 for throttling and 5xx):
 //! what is sent, what is logged, what is retried and what is not.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    app_for, app_with_ses, call, consumer, count, create_for, deliveries, drain, emails_to,
+    pipeline, queues, send, user, whole_inbox,
+};
 use meterbell::notifications::delivery::EmailMessage;
 use meterbell_dev::receiver::{Receiver, Reply};
 use meterbell_dev::testing::stack;
 use meterbell_dev::tokens::DEV_EMAIL_SENDER;
 use serde_json::json;
-use support::{
-    app_for, app_with_ses, call, consumer, count, create_for, deliveries, drain, emails_to,
-    pipeline, queues, send, user, whole_inbox,
-};
 
 async fn with_address(
     stack: &meterbell_dev::stack::LocalStack,

@@ -2,19 +2,17 @@
 //! fan-out by channels and preferences, splitting, payment jobs, malformed jobs to the DLQ.
 //! Each test has queues of its own, polled as Lambda's event source mapping would.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    accounts, admin, app_for, call, consumer, count, drain, queues, send, take_all, uid,
+    unread_count, user, whole_inbox, Queues,
+};
 use meterbell::analytics::event::PaymentStatus;
 use meterbell::notifications::delivery::{EmailMessage, WebhookMessage};
 use meterbell::seam::payment_job;
 use meterbell_dev::testing::{request_app, stack};
 use serde_json::json;
-use support::{
-    accounts, admin, app_for, call, consumer, count, drain, queues, send, take_all, uid,
-    unread_count, user, whole_inbox, Queues,
-};
 
 fn dispatcher(
     stack: &meterbell_dev::stack::LocalStack,
@@ -306,7 +304,7 @@ async fn a_job_for_many_users_is_split_and_notifies_each_once() {
         "title": "Announcement", "message": "To everyone"});
     send(&stack, &q.jobs, &job.to_string()).await;
     drain(&stack, &[dispatcher(&stack, &q)], Duration::from_secs(60)).await;
-    let store = support::notifications(&stack);
+    let store = crate::helpers::notifications(&stack);
     for (u, _) in &users {
         let c = store.counters(&uid(u)).await.unwrap();
         assert_eq!((c.total, c.unread), (1, 1), "{u}");
@@ -347,7 +345,7 @@ async fn an_admin_list_is_queued_and_each_user_notified_once() {
     for (_, t) in users.iter().take(10) {
         assert_eq!(unread_count(&stack, t).await, 1);
     }
-    let store = support::notifications(&stack);
+    let store = crate::helpers::notifications(&stack);
     let mut total = 0;
     for (u, _) in &users {
         total += store.counters(&uid(u)).await.unwrap().total;
