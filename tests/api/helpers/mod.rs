@@ -3,6 +3,12 @@
 //! queue pumping as Lambda's event source mapping does, moto's recorded emails, and bulk inboxes.
 #![allow(dead_code)]
 
+mod api;
+mod events;
+
+pub use api::TestApi;
+pub use events::{midnight_days_ago, minutes_ago, UsageEventBuilder};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
