@@ -6,7 +6,7 @@
 mod api;
 mod events;
 
-pub use api::TestApi;
+pub use api::{Caller, TestApi};
 pub use events::{midnight_days_ago, minutes_ago, UsageEventBuilder};
 
 use std::collections::HashMap;
