@@ -312,6 +312,13 @@ impl Caller<'_> {
         self.get(&format!("/notifications/{id}/deliveries")).await
     }
 
+    /// The delivery attempts of a notification; panics unless the route answers 200.
+    pub async fn delivery_log(&self, id: &str) -> Vec<Value> {
+        let reply = self.deliveries(id).await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+        reply.json["deliveries"].as_array().unwrap().clone()
+    }
+
     // ---------------------------------------------------------------- settings
 
     /// `GET notifications/preferences?{query}`.
