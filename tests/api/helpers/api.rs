@@ -7,7 +7,7 @@ use std::sync::Arc;
 use meterbell::App;
 use meterbell_dev::local_api::{Route, Router};
 use meterbell_dev::stack::LocalStack;
-use meterbell_dev::testing::{app_with, stack, token, Reply};
+use meterbell_dev::testing::{app, app_with, stack, token, Reply};
 use serde_json::{json, Value};
 
 /// The template's API on the emulators, for one test.
@@ -24,6 +24,11 @@ impl TestApi {
             stack: stack().await,
             only: None,
         }
+    }
+
+    /// Only the routes of function `logical_id`, as the template configures it.
+    pub fn function(&self, logical_id: &str) -> TestApi {
+        self.function_served_by(logical_id, app(&self.stack, logical_id))
     }
 
     /// Only the routes of function `logical_id`, with some of its environment replaced: a
@@ -67,9 +72,14 @@ impl TestApi {
 
     /// Any bearer token, valid or not.
     pub fn with_token(&self, token: &str) -> Caller<'_> {
+        self.with_authorization(&format!("Bearer {token}"))
+    }
+
+    /// Any Authorization header, e.g. `Basic dXNlcjpwYXNz`.
+    pub fn with_authorization(&self, authorization: &str) -> Caller<'_> {
         Caller {
             api: self,
-            token: Some(token.to_owned()),
+            authorization: Some(authorization.to_owned()),
             headers: vec![],
         }
     }
@@ -78,7 +88,7 @@ impl TestApi {
     pub fn anonymous(&self) -> Caller<'_> {
         Caller {
             api: self,
-            token: None,
+            authorization: None,
             headers: vec![],
         }
     }
@@ -115,11 +125,11 @@ pub fn admin_token() -> String {
     token("ops-admin", &["admin"])
 }
 
-/// One caller of the API: the token it sends and any extra headers.
+/// One caller of the API: the Authorization header it sends and any extra headers.
 #[derive(Clone)]
 pub struct Caller<'a> {
     api: &'a TestApi,
-    token: Option<String>,
+    authorization: Option<String>,
     headers: Vec<(String, String)>,
 }
 
@@ -133,8 +143,8 @@ impl Caller<'_> {
     /// `method` on `/api/v1{path}` (path with its query), with `body` as sent.
     pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-        if let Some(t) = &self.token {
-            headers.push(("authorization".to_owned(), format!("Bearer {t}")));
+        if let Some(a) = &self.authorization {
+            headers.push(("authorization".to_owned(), a.clone()));
         }
         headers.extend(self.headers.iter().cloned());
         self.api
