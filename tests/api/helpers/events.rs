@@ -98,6 +98,12 @@ impl UsageEventBuilder {
         self
     }
 
+    /// Leaves an optional field out.
+    pub fn without(mut self, field: &str) -> Self {
+        self.event.as_object_mut().unwrap().remove(field);
+        self
+    }
+
     pub fn build(self) -> Value {
         self.event
     }
