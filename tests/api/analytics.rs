@@ -1,75 +1,20 @@
 //! Every analytics route against DynamoDB Local, with the expected figures worked out by hand
 //! from the events each test sends.
 
-use chrono::{DateTime, Datelike, Duration, DurationRound, NaiveDate, Utc};
-use meterbell_dev::stack::LocalStack;
-use meterbell_dev::testing::{request, stack, token, unique_user, Reply};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use meterbell_dev::testing::unique_user;
 use serde_json::{json, Value};
 
-fn midnight_days_ago(n: i64) -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::days(1)).unwrap() - Duration::days(n)
-}
+use crate::helpers::{midnight_days_ago, TestApi, UsageEventBuilder};
 
-#[allow(clippy::too_many_arguments)]
-fn request_event(
-    id: &str,
-    user: &str,
-    at: DateTime<Utc>,
-    provider: &str,
-    model: &str,
-    endpoint: &str,
-    status: u16,
-    latency: u32,
-    credits: i64,
-    cost: &str,
-    tin: i64,
-    tout: i64,
-    description: &str,
-) -> Value {
-    let mut e = json!({"event_id": id, "user_id": user, "timestamp": at.to_rfc3339(), "kind": "request",
-        "provider": provider, "model": model, "endpoint": endpoint, "status_code": status, "latency_ms": latency,
-        "credits": credits, "input_tokens": tin, "output_tokens": tout, "description": description});
-    e["cost_usd"] = serde_json::from_str(cost).unwrap();
-    e
-}
-
-fn payment(
-    id: &str,
-    user: &str,
-    at: DateTime<Utc>,
-    status: &str,
-    amount: &str,
-    credits: i64,
-) -> Value {
-    let mut e = json!({"event_id": id, "user_id": user, "timestamp": at.to_rfc3339(), "kind": "payment", "status": status, "credits": credits});
-    e["amount_usd"] = serde_json::from_str(amount).unwrap();
-    e
-}
-
-async fn ingest(stack: &LocalStack, events: Vec<Value>) {
-    let r = request(
-        stack,
-        "POST",
-        "/prod/api/v1/usage/events",
-        Some(&token("upstream", &["service"])),
-        Some(&json!({"events": events}).to_string()),
-    )
-    .await
-    .unwrap();
+/// Sends `events` as the upstream service; every one must be taken.
+async fn ingest(api: &TestApi, events: Vec<Value>) {
+    let r = api
+        .as_service()
+        .post_events(&json!({"events": events}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["rejected"], 0, "{}", r.json);
-}
-
-async fn get(stack: &LocalStack, path: &str, user: &str, roles: &[&str]) -> Reply {
-    request(
-        stack,
-        "GET",
-        &format!("/prod/api/v1/{path}"),
-        Some(&token(user, roles)),
-        None,
-    )
-    .await
-    .unwrap()
 }
 
 fn iso(t: DateTime<Utc>) -> String {
@@ -90,98 +35,125 @@ struct Fixture {
     d: DateTime<Utc>,
 }
 
-async fn fixture(stack: &LocalStack) -> Fixture {
+async fn fixture(api: &TestApi) -> Fixture {
     let user = unique_user("analyst");
     let d = midnight_days_ago(10);
     let h = |days: i64, hours: i64, minutes: i64| {
         d + Duration::days(days) + Duration::hours(hours) + Duration::minutes(minutes)
     };
-    let id = |n: &str| format!("{user}-{n}");
+    let request = |n: &str| {
+        UsageEventBuilder::request()
+            .id(&format!("{user}-{n}"))
+            .user(&user)
+    };
+    let payment = |n: &str| {
+        UsageEventBuilder::payment()
+            .id(&format!("{user}-{n}"))
+            .user(&user)
+    };
     ingest(
-        stack,
+        api,
         vec![
-            request_event(
-                &id("1"),
-                &user,
-                h(0, 10, 15),
-                "openai",
-                "gpt-4o",
-                "/v1/chat",
-                200,
-                100,
-                100,
-                "0.0150",
-                1000,
-                200,
-                "LLM, \"quoted\"",
-            ),
-            request_event(
-                &id("2"),
-                &user,
-                h(0, 10, 45),
-                "openai",
-                "gpt-4o",
-                "/v1/chat",
-                500,
-                2000,
-                0,
-                "0",
-                0,
-                0,
-                "=HYPERLINK(\"http://x\")",
-            ),
-            request_event(
-                &id("3"),
-                &user,
-                h(0, 23, 30),
-                "anthropic",
-                "claude-3-opus",
-                "/v1/messages",
-                200,
-                800,
-                150,
-                "0.0450",
-                500,
-                300,
-                "line\nbreak",
-            ),
-            request_event(
-                &id("4"),
-                &user,
-                h(1, 4, 10),
-                "openai",
-                "gpt-4o-mini",
-                "/v1/chat",
-                200,
-                50,
-                10,
-                "0.0006",
-                100,
-                50,
-                "+1",
-            ),
-            request_event(
-                &id("5"),
-                &user,
-                h(3, 12, 0),
-                "anthropic",
-                "claude-3-opus",
-                "/v1/messages",
-                429,
-                30,
-                0,
-                "0",
-                0,
-                0,
-                "rate limited",
-            ),
-            payment(&id("p1"), &user, h(1, 9, 0), "succeeded", "20", 2000),
-            payment(&id("p2"), &user, h(2, 9, 0), "refunded", "5", 500),
-            payment(&id("p3"), &user, h(2, 10, 0), "failed", "10", 0),
+            request("1")
+                .at(h(0, 10, 15))
+                .provider("openai")
+                .model("gpt-4o")
+                .endpoint("/v1/chat")
+                .status_code(200)
+                .latency_ms(100)
+                .credits(100)
+                .cost("0.0150")
+                .tokens(1000, 200)
+                .description("LLM, \"quoted\"")
+                .build(),
+            request("2")
+                .at(h(0, 10, 45))
+                .provider("openai")
+                .model("gpt-4o")
+                .endpoint("/v1/chat")
+                .status_code(500)
+                .latency_ms(2000)
+                .credits(0)
+                .cost("0")
+                .tokens(0, 0)
+                .description("=HYPERLINK(\"http://x\")")
+                .build(),
+            request("3")
+                .at(h(0, 23, 30))
+                .provider("anthropic")
+                .model("claude-3-opus")
+                .endpoint("/v1/messages")
+                .status_code(200)
+                .latency_ms(800)
+                .credits(150)
+                .cost("0.0450")
+                .tokens(500, 300)
+                .description("line\nbreak")
+                .build(),
+            request("4")
+                .at(h(1, 4, 10))
+                .provider("openai")
+                .model("gpt-4o-mini")
+                .endpoint("/v1/chat")
+                .status_code(200)
+                .latency_ms(50)
+                .credits(10)
+                .cost("0.0006")
+                .tokens(100, 50)
+                .description("+1")
+                .build(),
+            request("5")
+                .at(h(3, 12, 0))
+                .provider("anthropic")
+                .model("claude-3-opus")
+                .endpoint("/v1/messages")
+                .status_code(429)
+                .latency_ms(30)
+                .credits(0)
+                .cost("0")
+                .tokens(0, 0)
+                .description("rate limited")
+                .build(),
+            payment("p1")
+                .at(h(1, 9, 0))
+                .status("succeeded")
+                .amount("20")
+                .credits(2000)
+                .build(),
+            payment("p2")
+                .at(h(2, 9, 0))
+                .status("refunded")
+                .amount("5")
+                .credits(500)
+                .build(),
+            payment("p3")
+                .at(h(2, 10, 0))
+                .status("failed")
+                .amount("10")
+                .credits(0)
+                .build(),
         ],
     )
     .await;
     Fixture { user, d }
+}
+
+/// A request of one credit at `at` on p/m /e (200, 10 ms, no tokens, no description).
+fn small_request(id: &str, user: &str, at: DateTime<Utc>, cost: &str) -> Value {
+    UsageEventBuilder::request()
+        .id(id)
+        .user(user)
+        .at(at)
+        .provider("p")
+        .model("m")
+        .endpoint("/e")
+        .status_code(200)
+        .latency_ms(10)
+        .credits(1)
+        .cost(cost)
+        .tokens(0, 0)
+        .description("")
+        .build()
 }
 
 impl Fixture {
@@ -196,15 +168,11 @@ impl Fixture {
 
 #[tokio::test]
 async fn the_summary_adds_up_the_period_by_provider_model_and_day() {
-    let stack = stack().await;
-    let f = fixture(&stack).await;
-    let r = get(
-        &stack,
-        &format!("analytics/summary?{}", f.period()),
-        &f.user,
-        &[],
-    )
-    .await;
+    let api = TestApi::spawn().await;
+    let f = fixture(&api).await;
+
+    let r = api.as_user(&f.user).summary(&f.period()).await;
+
     assert_eq!(r.status, 200, "{}", r.json);
     let u = &r.json["usage"];
     assert_eq!(u["total_requests"], 5);
@@ -248,8 +216,8 @@ async fn the_summary_adds_up_the_period_by_provider_model_and_day() {
 
 #[tokio::test]
 async fn a_time_zone_moves_events_to_their_local_day() {
-    let stack = stack().await;
-    let f = fixture(&stack).await;
+    let api = TestApi::spawn().await;
+    let f = fixture(&api).await;
     let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
     // The four local days starting at local midnight of D's date.
     let local_d = f.d.date_naive();
@@ -263,12 +231,16 @@ async fn a_time_zone_moves_events_to_their_local_day() {
     };
     let start = midnight(local_d);
     let end = midnight(local_d + Duration::days(4));
-    let path = format!(
-        "analytics/time-series?granularity=day&tz=America/New_York&start={}&end={}",
-        iso(start),
-        iso(end)
-    );
-    let r = get(&stack, &path, &f.user, &[]).await;
+
+    let r = api
+        .as_user(&f.user)
+        .time_series(&format!(
+            "granularity=day&tz=America/New_York&start={}&end={}",
+            iso(start),
+            iso(end)
+        ))
+        .await;
+
     assert_eq!(r.status, 200, "{}", r.json);
     // Expected by hand: convert each event time to New York and count per local date.
     let times = [
@@ -307,15 +279,19 @@ async fn a_time_zone_moves_events_to_their_local_day() {
 
 #[tokio::test]
 async fn an_hourly_series_has_every_hour_even_empty_ones() {
-    let stack = stack().await;
-    let f = fixture(&stack).await;
+    let api = TestApi::spawn().await;
+    let f = fixture(&api).await;
     let start = f.d + Duration::hours(10);
-    let path = format!(
-        "analytics/time-series?granularity=hour&start={}&end={}",
-        iso(start),
-        iso(start + Duration::hours(3))
-    );
-    let r = get(&stack, &path, &f.user, &[]).await;
+
+    let r = api
+        .as_user(&f.user)
+        .time_series(&format!(
+            "granularity=hour&start={}&end={}",
+            iso(start),
+            iso(start + Duration::hours(3))
+        ))
+        .await;
+
     let data = r.json["data"].as_array().unwrap();
     assert_eq!(data.len(), 3);
     assert_eq!(
@@ -332,7 +308,7 @@ async fn an_hourly_series_has_every_hour_even_empty_ones() {
 
 #[tokio::test]
 async fn weeks_start_on_monday_and_months_on_the_first() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("edges");
     let today = Utc::now().date_naive();
     let monday = today
@@ -346,25 +322,9 @@ async fn weeks_start_on_monday_and_months_on_the_first() {
         .and_hms_opt(0, 0, 0)
         .unwrap()
         .and_utc();
-    let e = |n: &str, at| {
-        request_event(
-            &format!("{user}-{n}"),
-            &user,
-            at,
-            "p",
-            "m",
-            "/e",
-            200,
-            10,
-            1,
-            "0.01",
-            0,
-            0,
-            "",
-        )
-    };
+    let e = |n: &str, at| small_request(&format!("{user}-{n}"), &user, at, "0.01");
     ingest(
-        &stack,
+        &api,
         vec![
             e("w1", w - Duration::hours(1)),
             e("w2", w + Duration::hours(1)),
@@ -374,17 +334,23 @@ async fn weeks_start_on_monday_and_months_on_the_first() {
     )
     .await;
 
-    let weeks = get(
-        &stack,
-        &format!(
-            "analytics/time-series?granularity=week&start={}&end={}",
+    let weeks = api
+        .as_user(&user)
+        .time_series(&format!(
+            "granularity=week&start={}&end={}",
             iso(w - Duration::days(7)),
             iso(w + Duration::days(7))
-        ),
-        &user,
-        &[],
-    )
-    .await;
+        ))
+        .await;
+    let months = api
+        .as_user(&user)
+        .time_series(&format!(
+            "granularity=month&start={}&end={}",
+            iso(m - Duration::days(1)),
+            iso(m + Duration::days(1))
+        ))
+        .await;
+
     let labels: Vec<(&str, i64)> = weeks.json["data"]
         .as_array()
         .unwrap()
@@ -399,18 +365,6 @@ async fn weeks_start_on_monday_and_months_on_the_first() {
     let before = (monday - Duration::days(7)).to_string();
     let expected_weeks = [(before.as_str(), 1), (monday.to_string().leak() as &str, 1)];
     assert_eq!(labels, expected_weeks);
-
-    let months = get(
-        &stack,
-        &format!(
-            "analytics/time-series?granularity=month&start={}&end={}",
-            iso(m - Duration::days(1)),
-            iso(m + Duration::days(1))
-        ),
-        &user,
-        &[],
-    )
-    .await;
     let counts: Vec<i64> = months.json["data"]
         .as_array()
         .unwrap()
@@ -426,15 +380,14 @@ async fn weeks_start_on_monday_and_months_on_the_first() {
 
 #[tokio::test]
 async fn providers_models_and_endpoints_rank_and_share_the_cost() {
-    let stack = stack().await;
-    let f = fixture(&stack).await;
-    let p = get(
-        &stack,
-        &format!("analytics/providers?{}", f.period()),
-        &f.user,
-        &[],
-    )
-    .await;
+    let api = TestApi::spawn().await;
+    let f = fixture(&api).await;
+    let analyst = api.as_user(&f.user);
+
+    let p = analyst.providers(&f.period()).await;
+    let m = analyst.top_models(&format!("limit=2&{}", f.period())).await;
+    let e = analyst.endpoints(&f.period()).await;
+
     assert_eq!(p.json["total_providers"], 2);
     assert_eq!(p.json["providers"][0]["provider"], "anthropic");
     assert_eq!(p.raw(&["providers", "0", "cost_percentage"]), "74.26"); // 0.045 / 0.0606
@@ -444,13 +397,6 @@ async fn providers_models_and_endpoints_rank_and_share_the_cost() {
     );
     assert_eq!(p.raw(&["providers", "1", "avg_cost_per_request"]), "0.0052"); // 0.0156 / 3
 
-    let m = get(
-        &stack,
-        &format!("analytics/top-models?limit=2&{}", f.period()),
-        &f.user,
-        &[],
-    )
-    .await;
     assert_eq!(m.json["total"], 3);
     let names: Vec<&str> = m.json["models"]
         .as_array()
@@ -461,13 +407,6 @@ async fn providers_models_and_endpoints_rank_and_share_the_cost() {
     assert_eq!(names, ["anthropic/claude-3-opus", "openai/gpt-4o"]);
     assert_eq!(m.json["models"][1]["model_name"], "gpt-4o");
 
-    let e = get(
-        &stack,
-        &format!("analytics/endpoints?{}", f.period()),
-        &f.user,
-        &[],
-    )
-    .await;
     assert_eq!(e.json["endpoints"][0]["endpoint"], "/v1/chat");
     assert_eq!(
         (
@@ -489,15 +428,11 @@ fn within_5_percent(got: &Value, exact: f64) {
 
 #[tokio::test]
 async fn performance_reports_percentiles_within_five_percent_and_the_peak_hour() {
-    let stack = stack().await;
-    let f = fixture(&stack).await;
-    let r = get(
-        &stack,
-        &format!("analytics/performance?{}", f.period()),
-        &f.user,
-        &[],
-    )
-    .await;
+    let api = TestApi::spawn().await;
+    let f = fixture(&api).await;
+
+    let r = api.as_user(&f.user).performance(&f.period()).await;
+
     assert_eq!(r.status, 200, "{}", r.json);
     // Latencies 30, 50, 100, 800, 2000: nearest-rank p50 = 100, p95 = p99 = 2000.
     let o = &r.json["overall"];
@@ -525,7 +460,7 @@ async fn performance_reports_percentiles_within_five_percent_and_the_peak_hour()
 
 #[tokio::test]
 async fn percentiles_stay_within_five_percent_over_many_latencies() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("latency");
     let at = midnight_days_ago(3) + Duration::hours(6);
     let latencies: Vec<u32> = (0..300u32).map(|i| 5 + (i * 7919) % 4000).collect();
@@ -534,36 +469,34 @@ async fn percentiles_stay_within_five_percent_over_many_latencies() {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                request_event(
-                    &format!("{user}-{chunk_no}-{i}"),
-                    &user,
-                    at,
-                    "p",
-                    "m",
-                    "/e",
-                    200,
-                    *l,
-                    1,
-                    "0",
-                    0,
-                    0,
-                    "",
-                )
+                UsageEventBuilder::request()
+                    .id(&format!("{user}-{chunk_no}-{i}"))
+                    .user(&user)
+                    .at(at)
+                    .provider("p")
+                    .model("m")
+                    .endpoint("/e")
+                    .status_code(200)
+                    .latency_ms(*l)
+                    .credits(1)
+                    .cost("0")
+                    .tokens(0, 0)
+                    .description("")
+                    .build()
             })
             .collect();
-        ingest(&stack, events).await;
+        ingest(&api, events).await;
     }
-    let r = get(
-        &stack,
-        &format!(
-            "analytics/performance?start={}&end={}",
+
+    let r = api
+        .as_user(&user)
+        .performance(&format!(
+            "start={}&end={}",
             iso(at),
             iso(at + Duration::hours(1))
-        ),
-        &user,
-        &[],
-    )
-    .await;
+        ))
+        .await;
+
     let mut sorted = latencies.clone();
     sorted.sort();
     for (q, name) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")] {
@@ -577,62 +510,38 @@ async fn percentiles_stay_within_five_percent_over_many_latencies() {
 
 #[tokio::test]
 async fn another_users_data_is_invisible_and_an_admin_may_ask_for_it() {
-    let stack = stack().await;
-    let f = fixture(&stack).await;
+    let api = TestApi::spawn().await;
+    let f = fixture(&api).await;
     let other = unique_user("other");
-    let mine = get(
-        &stack,
-        &format!("analytics/summary?{}", f.period()),
-        &other,
-        &[],
-    )
-    .await;
+    let theirs = format!("user_id={}&{}", f.user, f.period());
+
+    let mine = api.as_user(&other).summary(&f.period()).await;
+    let peek = api.as_user(&other).summary(&theirs).await;
+    let admin = api.as_caller("root", &["admin"]).summary(&theirs).await;
+
     assert_eq!(mine.json["usage"]["total_requests"], 0);
-    let peek = get(
-        &stack,
-        &format!("analytics/summary?user_id={}&{}", f.user, f.period()),
-        &other,
-        &[],
-    )
-    .await;
     assert_eq!(peek.status, 403);
-    let admin = get(
-        &stack,
-        &format!("analytics/summary?user_id={}&{}", f.user, f.period()),
-        "root",
-        &["admin"],
-    )
-    .await;
     assert_eq!(admin.json["usage"]["total_requests"], 5);
 }
 
 #[tokio::test]
 async fn the_csv_export_quotes_neutralises_and_pages_without_losing_a_row() {
-    let stack = stack().await;
-    let f = fixture(&stack).await;
+    let api = TestApi::spawn().await;
+    let f = fixture(&api).await;
+    let analyst = api.as_user(&f.user);
+
     let mut rows = vec![];
-    let mut path = format!("/prod/api/v1/analytics/export/csv?limit=2&{}", f.period());
-    let router = meterbell_dev::local_api::Router::from_stack(&stack).unwrap();
-    let auth = vec![(
-        "authorization".to_owned(),
-        format!("Bearer {}", token(&f.user, &[])),
-    )];
+    let mut query = format!("limit=2&{}", f.period());
     for page in 0.. {
         assert!(page < 10, "too many pages");
-        let res = router.handle("GET", &path, &auth, b"").await;
+        let res = analyst.export_csv(&query).await;
         assert_eq!(res.status, 200);
-        let header = |n: &str| {
-            res.headers
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.clone())
-        };
-        assert_eq!(
-            header("content-type").as_deref(),
-            Some("text/csv; charset=utf-8")
+        assert_eq!(res.header("content-type"), Some("text/csv; charset=utf-8"));
+        assert!(
+            !res.text.contains(char::REPLACEMENT_CHARACTER),
+            "the CSV is UTF-8"
         );
-        let text = String::from_utf8(res.body.clone()).unwrap();
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let mut reader = csv::Reader::from_reader(res.text.as_bytes());
         assert_eq!(
             reader.headers().unwrap(),
             vec![
@@ -654,11 +563,12 @@ async fn the_csv_export_quotes_neutralises_and_pages_without_losing_a_row() {
                     .collect::<Vec<_>>(),
             );
         }
-        match header("x-next-cursor") {
-            Some(c) => path = format!("/prod/api/v1/analytics/export/csv?limit=2&cursor={c}"),
+        match res.header("x-next-cursor") {
+            Some(c) => query = format!("limit=2&cursor={c}"),
             None => break,
         }
     }
+
     assert_eq!(rows.len(), 5, "{rows:?}");
     assert_eq!(rows[0][6], "LLM, \"quoted\"");
     assert_eq!(rows[0][5], "0.0150");
@@ -671,77 +581,63 @@ async fn the_csv_export_quotes_neutralises_and_pages_without_losing_a_row() {
 
 #[tokio::test]
 async fn the_json_export_has_the_same_rows_and_a_forged_cursor_is_a_400() {
-    let stack = stack().await;
-    let f = fixture(&stack).await;
-    let r = get(
-        &stack,
-        &format!("analytics/export/json?{}", f.period()),
-        &f.user,
-        &[],
-    )
-    .await;
+    let api = TestApi::spawn().await;
+    let f = fixture(&api).await;
+    let analyst = api.as_user(&f.user);
+
+    let r = analyst.export_json(&f.period()).await;
+    let paged = analyst
+        .export_json(&format!("limit=1&{}", f.period()))
+        .await;
+    let cursor = paged.json["next_cursor"].as_str().unwrap().to_owned();
+    let other = api
+        .as_user(&unique_user("thief"))
+        .export_json(&format!("cursor={cursor}"))
+        .await;
+    let mut forged = cursor.clone();
+    forged.replace_range(2..4, "zz");
+    let bad = analyst.export_json(&format!("cursor={forged}")).await;
+
     assert_eq!(r.json["rows"].as_array().unwrap().len(), 5);
     assert_eq!(r.raw(&["rows", "0", "cost_usd"]), "0.0150");
     assert!(r.json["next_cursor"].is_null());
-    let paged = get(
-        &stack,
-        &format!("analytics/export/json?limit=1&{}", f.period()),
-        &f.user,
-        &[],
-    )
-    .await;
-    let cursor = paged.json["next_cursor"].as_str().unwrap().to_owned();
-    let other = get(
-        &stack,
-        &format!("analytics/export/json?cursor={cursor}"),
-        &unique_user("thief"),
-        &[],
-    )
-    .await;
     assert_eq!(other.status, 400, "another user's cursor");
-    let mut forged = cursor.clone();
-    forged.replace_range(2..4, "zz");
-    let bad = get(
-        &stack,
-        &format!("analytics/export/json?cursor={forged}"),
-        &f.user,
-        &[],
-    )
-    .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json["error"]["field"], "cursor");
 }
 
 #[tokio::test]
 async fn every_bad_parameter_is_a_400_naming_it() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let cases = [
-        ("analytics/summary?days=abc", "days"),
-        ("analytics/summary?days=0", "days"),
-        ("analytics/summary?days=100000", "days"),
-        ("analytics/time-series?granularity=minute", "granularity"),
-        ("analytics/top-models?limit=0", "limit"),
-        ("analytics/top-models?limit=101", "limit"),
+        ("/analytics/summary?days=abc", "days"),
+        ("/analytics/summary?days=0", "days"),
+        ("/analytics/summary?days=100000", "days"),
+        ("/analytics/time-series?granularity=minute", "granularity"),
+        ("/analytics/top-models?limit=0", "limit"),
+        ("/analytics/top-models?limit=101", "limit"),
         (
-            "analytics/summary?start=2026-11-02T00:00:00Z&end=2026-11-01T00:00:00Z",
+            "/analytics/summary?start=2026-11-02T00:00:00Z&end=2026-11-01T00:00:00Z",
             "start",
         ),
-        ("analytics/summary?tz=Not/AZone", "tz"),
-        ("analytics/providers?day=7", "day"),
+        ("/analytics/summary?tz=Not/AZone", "tz"),
+        ("/analytics/providers?day=7", "day"),
         (
-            "analytics/endpoints?start=yesterday&end=2026-11-01T00:00:00Z",
+            "/analytics/endpoints?start=yesterday&end=2026-11-01T00:00:00Z",
             "start",
         ),
         (
-            "analytics/performance?days=7&start=2026-11-01T00:00:00Z&end=2026-11-02T00:00:00Z",
+            "/analytics/performance?days=7&start=2026-11-01T00:00:00Z&end=2026-11-02T00:00:00Z",
             "days",
         ),
-        ("analytics/export/csv?limit=-1", "limit"),
-        ("analytics/export/csv?cursor=nonsense", "cursor"),
-        ("admin/analytics/top-users?by=mood", "by"),
+        ("/analytics/export/csv?limit=-1", "limit"),
+        ("/analytics/export/csv?cursor=nonsense", "cursor"),
+        ("/admin/analytics/top-users?by=mood", "by"),
     ];
+
     for (path, field) in cases {
-        let r = get(&stack, path, "root", &["admin"]).await;
+        let r = api.as_caller("root", &["admin"]).get(path).await;
+
         assert_eq!(r.status, 400, "{path}: {}", r.json);
         assert_eq!(r.json["error"]["field"], field, "{path}");
     }
@@ -749,40 +645,43 @@ async fn every_bad_parameter_is_a_400_naming_it() {
 
 #[tokio::test]
 async fn admin_routes_need_the_admin_role() {
-    let stack = stack().await;
-    for path in ["admin/analytics/overview", "admin/analytics/top-users"] {
-        assert_eq!(get(&stack, path, "someone", &[]).await.status, 403);
-        assert_eq!(get(&stack, path, "svc", &["service"]).await.status, 403);
+    let api = TestApi::spawn().await;
+
+    for path in ["/admin/analytics/overview", "/admin/analytics/top-users"] {
+        let user = api.as_user("someone").get(path).await;
+        let service = api.as_caller("svc", &["service"]).get(path).await;
+
+        assert_eq!(user.status, 403);
+        assert_eq!(service.status, 403);
     }
 }
 
 #[tokio::test]
 async fn the_admin_overview_and_top_users_rank_everyone_on_the_period() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     // A day no other test writes to, so system-wide figures are ours alone (make test starts
     // with empty emulators; the random day keeps repeated local runs apart too).
     let offset = 100 + (uuid::Uuid::new_v4().as_u128() % 290) as i64;
     let day = midnight_days_ago(offset);
     let (x, y, z) = (unique_user("x"), unique_user("y"), unique_user("z"));
     let e = |u: &str, n: u32, cost: &str| {
-        request_event(
-            &format!("{u}-{n}"),
-            u,
-            day + Duration::hours(i64::from(n)),
-            "openai",
-            "gpt-4o",
-            "/v1/chat",
-            200,
-            10,
-            1,
-            cost,
-            0,
-            0,
-            "",
-        )
+        UsageEventBuilder::request()
+            .id(&format!("{u}-{n}"))
+            .user(u)
+            .at(day + Duration::hours(i64::from(n)))
+            .provider("openai")
+            .model("gpt-4o")
+            .endpoint("/v1/chat")
+            .status_code(200)
+            .latency_ms(10)
+            .credits(1)
+            .cost(cost)
+            .tokens(0, 0)
+            .description("")
+            .build()
     };
     ingest(
-        &stack,
+        &api,
         vec![
             e(&x, 1, "0.30"),
             e(&y, 1, "0.05"),
@@ -794,14 +693,14 @@ async fn the_admin_overview_and_top_users_rank_everyone_on_the_period() {
     )
     .await;
     let period = format!("start={}&end={}", iso(day), iso(day + Duration::days(1)));
+    let root = api.as_caller("root", &["admin"]);
 
-    let o = get(
-        &stack,
-        &format!("admin/analytics/overview?{period}"),
-        "root",
-        &["admin"],
-    )
-    .await;
+    let o = root.admin_overview(&period).await;
+    let by_cost = root.admin_top_users(&period).await;
+    let by_requests = root
+        .admin_top_users(&format!("by=requests&limit=1&{period}"))
+        .await;
+
     assert_eq!(o.status, 200, "{}", o.json);
     assert_eq!(o.json["totals"]["requests"], 6);
     assert_eq!(o.raw(&["totals", "cost_usd"]), "0.60");
@@ -811,14 +710,6 @@ async fn the_admin_overview_and_top_users_rank_everyone_on_the_period() {
     );
     assert_eq!(o.json["active_users"]["distinct"], 3);
     assert_eq!(o.json["by_model"]["openai/gpt-4o"]["requests"], 6);
-
-    let by_cost = get(
-        &stack,
-        &format!("admin/analytics/top-users?{period}"),
-        "root",
-        &["admin"],
-    )
-    .await;
     let order: Vec<&str> = by_cost.json["users"]
         .as_array()
         .unwrap()
@@ -826,13 +717,6 @@ async fn the_admin_overview_and_top_users_rank_everyone_on_the_period() {
         .map(|u| u["user_id"].as_str().unwrap())
         .collect();
     assert_eq!(order, [x.as_str(), z.as_str(), y.as_str()]);
-    let by_requests = get(
-        &stack,
-        &format!("admin/analytics/top-users?by=requests&limit=1&{period}"),
-        "root",
-        &["admin"],
-    )
-    .await;
     assert_eq!(
         by_requests.json["users"],
         json!([{"user_id": y, "requests": 3, "cost_usd": 0.10}])

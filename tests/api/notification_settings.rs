@@ -1,18 +1,18 @@
 //! `GET/PUT notifications/preferences` and `POST/GET/DELETE webhooks`: shapes, validation,
 //! secrets shown once, limits, other users.
 
-mod support;
-
 use base64::Engine as _;
-use meterbell_dev::testing::{app_with, request, request_app, stack};
+use meterbell_dev::testing::unique_user;
 use serde_json::{json, Value};
-use support::{admin, call, user};
+
+use crate::helpers::TestApi;
 
 #[tokio::test]
 async fn preferences_start_with_everything_on_and_no_address() {
-    let stack = stack().await;
-    let (_, t) = user("fresh");
-    let reply = call(&stack, "GET", "/notifications/preferences", Some(&t), None).await;
+    let api = TestApi::spawn().await;
+
+    let reply = api.as_user(&unique_user("fresh")).preferences("").await;
+
     assert_eq!(reply.status, 200);
     let on = json!({"info": true, "warning": true, "error": true, "success": true});
     assert_eq!(
@@ -24,70 +24,50 @@ async fn preferences_start_with_everything_on_and_no_address() {
 
 #[tokio::test]
 async fn put_replaces_only_the_fields_it_names() {
-    let stack = stack().await;
-    let (_, t) = user("prefs");
-    let reply = call(
-        &stack,
-        "PUT",
-        "/notifications/preferences",
-        Some(&t),
-        Some(json!({"email_address": "Me@Example.COM", "channels": {"email": {"info": false}}})),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.json);
-    assert_eq!(reply.json["email_address"], "Me@example.com");
-    assert_eq!(reply.json["channels"]["email"]["info"], false);
-    assert_eq!(reply.json["channels"]["email"]["error"], true);
-    assert!(reply.json["updated_at"].is_string());
+    let api = TestApi::spawn().await;
+    let me = api.as_user(&unique_user("prefs"));
 
-    let reply = call(
-        &stack,
-        "PUT",
-        "/notifications/preferences",
-        Some(&t),
-        Some(json!({"channels": {"webhook": {"success": false, "error": false}}})),
-    )
-    .await;
-    assert_eq!(reply.json["email_address"], "Me@example.com", "kept");
-    assert_eq!(reply.json["channels"]["email"]["info"], false, "kept");
-    assert_eq!(reply.json["channels"]["webhook"]["success"], false);
-    assert_eq!(reply.json["channels"]["webhook"]["error"], false);
+    let first = me
+        .update_preferences(
+            &json!({"email_address": "Me@Example.COM", "channels": {"email": {"info": false}}}),
+        )
+        .await;
+    let second = me
+        .update_preferences(&json!({"channels": {"webhook": {"success": false, "error": false}}}))
+        .await;
+    let third = me.update_preferences(&json!({"email_address": null})).await;
+    let get = me.preferences("").await;
 
-    let reply = call(
-        &stack,
-        "PUT",
-        "/notifications/preferences",
-        Some(&t),
-        Some(json!({"email_address": null})),
-    )
-    .await;
-    assert_eq!(reply.json["email_address"], Value::Null);
-    let get = call(&stack, "GET", "/notifications/preferences", Some(&t), None).await;
-    assert_eq!(get.json, reply.json);
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(first.json["email_address"], "Me@example.com");
+    assert_eq!(first.json["channels"]["email"]["info"], false);
+    assert_eq!(first.json["channels"]["email"]["error"], true);
+    assert!(first.json["updated_at"].is_string());
+    assert_eq!(second.json["email_address"], "Me@example.com", "kept");
+    assert_eq!(second.json["channels"]["email"]["info"], false, "kept");
+    assert_eq!(second.json["channels"]["webhook"]["success"], false);
+    assert_eq!(second.json["channels"]["webhook"]["error"], false);
+    assert_eq!(third.json["email_address"], Value::Null);
+    assert_eq!(get.json, third.json);
 }
 
 #[tokio::test]
 async fn an_admin_may_read_anothers_preferences_and_a_user_may_not() {
-    let stack = stack().await;
-    let (u, _) = user("someone");
-    let (_, other) = user("nosy");
-    let path = format!("/notifications/preferences?user_id={u}");
-    assert_eq!(
-        call(&stack, "GET", &path, Some(&admin()), None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        call(&stack, "GET", &path, Some(&other), None).await.status,
-        403
-    );
+    let api = TestApi::spawn().await;
+    let someone = unique_user("someone");
+    let query = format!("user_id={someone}");
+
+    let by_admin = api.as_admin().preferences(&query).await;
+    let by_user = api.as_user(&unique_user("nosy")).preferences(&query).await;
+
+    assert_eq!(by_admin.status, 200);
+    assert_eq!(by_user.status, 403);
 }
 
 #[tokio::test]
 async fn every_bad_preferences_update_is_refused_and_changes_nothing() {
-    let stack = stack().await;
-    let (_, t) = user("badprefs");
+    let api = TestApi::spawn().await;
+    let me = api.as_user(&unique_user("badprefs"));
     let cases: Vec<(String, u16, Option<&str>)> = vec![
         (
             json!({"email_address": "not-an-address"}).to_string(),
@@ -144,16 +124,10 @@ async fn every_bad_preferences_update_is_refused_and_changes_nothing() {
             None,
         ),
     ];
+
     for (body, status, field) in cases {
-        let reply = request(
-            &stack,
-            "PUT",
-            "/prod/api/v1/notifications/preferences",
-            Some(&t),
-            Some(&body),
-        )
-        .await
-        .unwrap();
+        let reply = me.update_preferences_raw(&body).await;
+
         let shown: String = body.chars().take(60).collect();
         assert_eq!(reply.status, status, "{shown}: {}", reply.json);
         assert!(reply.json["error"]["message"]
@@ -167,31 +141,33 @@ async fn every_bad_preferences_update_is_refused_and_changes_nothing() {
             );
         }
     }
-    let reply = call(
-        &stack,
-        "PUT",
-        "/notifications/preferences?user_id=x",
-        Some(&t),
-        Some(json!({})),
-    )
-    .await;
+    let reply = me
+        .send(
+            "PUT",
+            "/notifications/preferences?user_id=x",
+            Some(&json!({}).to_string()),
+        )
+        .await;
     assert_eq!(reply.status, 400);
-    let get = call(&stack, "GET", "/notifications/preferences", Some(&t), None).await;
+    let get = me.preferences("").await;
     assert_eq!(get.json["updated_at"], Value::Null, "nothing was written");
 }
 
 #[tokio::test]
 async fn a_webhook_secret_is_shown_once_at_creation() {
-    let stack = stack().await;
-    let (_, t) = user("hooks");
-    let reply = call(
-        &stack,
-        "POST",
-        "/webhooks",
-        Some(&t),
-        Some(json!({"url": "https://hooks.example.com/meterbell", "description": "Billing"})),
-    )
-    .await;
+    let api = TestApi::spawn().await;
+    let me = api.as_user(&unique_user("hooks"));
+
+    let reply = me
+        .create_webhook(
+            &json!({"url": "https://hooks.example.com/meterbell", "description": "Billing"}),
+        )
+        .await;
+    let list = me.webhooks("").await;
+    let second = me
+        .create_webhook(&json!({"url": "https://hooks.example.com/other"}))
+        .await;
+
     assert_eq!(reply.status, 201, "{}", reply.json);
     let secret = reply.json["secret"].as_str().unwrap();
     let key = base64::engine::general_purpose::STANDARD
@@ -206,84 +182,56 @@ async fn a_webhook_secret_is_shown_once_at_creation() {
     assert_eq!(reply.json["description"], "Billing");
     assert_eq!(reply.json["enabled"], true);
     let id = reply.json["id"].as_str().unwrap().to_owned();
-
-    let list = call(&stack, "GET", "/webhooks", Some(&t), None).await;
     assert_eq!(list.status, 200);
     assert_eq!(list.json["total"], 1);
     let listed = &list.json["webhooks"][0];
     assert_eq!(listed["id"], id.as_str());
     assert!(listed.get("secret").is_none(), "never shown again");
     assert!(!list.json.to_string().contains(secret));
-
-    let second = call(
-        &stack,
-        "POST",
-        "/webhooks",
-        Some(&t),
-        Some(json!({"url": "https://hooks.example.com/other"})),
-    )
-    .await;
     assert_ne!(second.json["secret"], reply.json["secret"]);
 }
 
 #[tokio::test]
 async fn deleting_a_webhook_answers_204_and_another_users_is_a_404() {
-    let stack = stack().await;
-    let (_, t) = user("owner");
-    let (_, other) = user("other");
-    let reply = call(
-        &stack,
-        "POST",
-        "/webhooks",
-        Some(&t),
-        Some(json!({"url": "https://hooks.example.com/x"})),
-    )
-    .await;
-    let id = reply.json["id"].as_str().unwrap().to_owned();
-    let path = format!("/webhooks/{id}");
-    assert_eq!(
-        call(&stack, "DELETE", &path, Some(&other), None)
-            .await
-            .status,
-        404
-    );
-    let reply = call(&stack, "DELETE", &path, Some(&t), None).await;
+    let api = TestApi::spawn().await;
+    let owner = api.as_user(&unique_user("owner"));
+    let other = api.as_user(&unique_user("other"));
+    let created = owner
+        .create_webhook(&json!({"url": "https://hooks.example.com/x"}))
+        .await;
+    let id = created.json["id"].as_str().unwrap().to_owned();
+
+    let by_other = other.delete_webhook(&id).await;
+    let reply = owner.delete_webhook(&id).await;
+    let again = owner.delete_webhook(&id).await;
+    let bad = owner.delete_webhook("not-an-id").await;
+
+    assert_eq!(by_other.status, 404);
     assert_eq!(reply.status, 204);
     assert_eq!(reply.json, Value::Null);
-    assert_eq!(
-        call(&stack, "DELETE", &path, Some(&t), None).await.status,
-        404
-    );
-    assert_eq!(
-        call(&stack, "GET", "/webhooks", Some(&t), None).await.json["total"],
-        0
-    );
-    let bad = call(&stack, "DELETE", "/webhooks/not-an-id", Some(&t), None).await;
+    assert_eq!(again.status, 404);
+    assert_eq!(owner.webhooks("").await.json["total"], 0);
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json["error"]["field"], "id");
 }
 
 #[tokio::test]
 async fn a_user_may_have_at_most_ten_webhooks() {
-    let stack = stack().await;
-    let (_, t) = user("many");
+    let api = TestApi::spawn().await;
+    let me = api.as_user(&unique_user("many"));
+
     let attempts: Vec<_> = (0..12)
         .map(|i| {
-            let (s, t) = (&stack, t.as_str());
+            let me = &me;
             async move {
-                call(
-                    s,
-                    "POST",
-                    "/webhooks",
-                    Some(t),
-                    Some(json!({"url": format!("https://h{i}.example.com/")})),
-                )
-                .await
-                .status
+                me.create_webhook(&json!({"url": format!("https://h{i}.example.com/")}))
+                    .await
+                    .status
             }
         })
         .collect();
     let statuses = futures::future::join_all(attempts).await;
+
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         10,
@@ -294,24 +242,18 @@ async fn a_user_may_have_at_most_ten_webhooks() {
         2,
         "{statuses:?}"
     );
-    assert_eq!(
-        call(&stack, "GET", "/webhooks", Some(&t), None).await.json["total"],
-        10
-    );
+    assert_eq!(me.webhooks("").await.json["total"], 10);
 }
 
 #[tokio::test]
 async fn every_bad_webhook_body_is_refused() {
-    let stack = stack().await;
-    let (_, t) = user("badhooks");
+    let api = TestApi::spawn().await;
+    let me = unique_user("badhooks");
     // A deployment's setting: https only, no private targets.
-    let app = app_with(
-        &stack,
+    let strict = api.function_with(
         "WebhooksCreateFunction",
         &[("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")],
-    )
-    .unwrap();
-    let function = stack.template.function("WebhooksCreateFunction").unwrap();
+    );
     let cases: Vec<(String, u16, Option<&str>)> = vec![
         (
             json!({"url": "http://hooks.example.com/"}).to_string(),
@@ -373,28 +315,58 @@ async fn every_bad_webhook_body_is_refused() {
             None,
         ),
     ];
+
     for (body, status, field) in cases {
-        let reply = request_app(
-            app.clone(),
-            function,
-            "POST",
-            "/prod/api/v1/webhooks",
-            Some(&t),
-            Some(&body),
-        )
-        .await
-        .unwrap();
+        let reply = strict.as_user(&me).create_webhook_raw(&body).await;
+
         let shown: String = body.chars().take(60).collect();
         assert_eq!(reply.status, status, "{shown}: {}", reply.json);
         if let Some(field) = field {
             assert_eq!(reply.json["error"]["field"], field, "{shown}");
         }
     }
-    assert_eq!(
-        call(&stack, "GET", "/webhooks", Some(&t), None).await.json["total"],
-        0
-    );
-    let reply = call(&stack, "GET", "/webhooks?limit=5", Some(&t), None).await;
+    let me = api.as_user(&me);
+    assert_eq!(me.webhooks("").await.json["total"], 0);
+    let reply = me.webhooks("limit=5").await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json["error"]["field"], "limit");
+}
+
+#[tokio::test]
+async fn the_private_target_opt_in_opens_only_the_ranges_the_readme_names() {
+    let api = TestApi::spawn().await.function_with(
+        "WebhooksCreateFunction",
+        &[("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")],
+    );
+    let me = api.as_user(&unique_user("ssrf"));
+    let refused = [
+        "http://100.64.0.1/hook",
+        "http://192.0.2.10/hook",
+        "http://198.51.100.10/hook",
+        "http://203.0.113.10/hook",
+        "http://[2001:db8::10]/hook",
+        "http://[::ffff:100.64.0.1]/hook",
+        "http://[::ffff:203.0.113.10]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+    ];
+    let opened = [
+        "http://127.0.0.1:9/hook",
+        "http://10.1.2.3/hook",
+        "http://172.16.0.1/hook",
+        "http://192.168.1.1/hook",
+        "http://[fd12:3456::1]/hook",
+        "http://[::ffff:127.0.0.1]:9/hook",
+    ];
+
+    for url in refused {
+        let reply = me.create_webhook(&json!({ "url": url })).await;
+
+        assert_eq!(reply.status, 400, "{url}: {}", reply.json);
+        assert_eq!(reply.json["error"]["field"], "url");
+    }
+    for url in opened {
+        let reply = me.create_webhook(&json!({ "url": url })).await;
+
+        assert_eq!(reply.status, 201, "{url}: {}", reply.json);
+    }
 }

@@ -1,12 +1,14 @@
-//! Every way a token can fail is a 401 with the JSON error of DESIGN §2; a wrong role is a 403.
+//! Every way a token can fail is a 401 with the JSON error body the README documents; a wrong role is a 403.
 //! Requests go through the real route of `template.yaml` against DynamoDB Local.
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use meterbell_dev::testing::{app, app_with, request_to, stack, token, unique_user, Reply};
+use meterbell_dev::testing::{unique_user, Reply};
 use meterbell_dev::tokens::DEV_JWT_SECRET;
 use serde_json::{json, Value};
 
-const ROUTE: &str = "/api/v1/notifications/unread-count";
+use crate::helpers::TestApi;
+
+/// The function whose route (`GET notifications/unread-count`) these tests call.
 const FUNCTION: &str = "UnreadCountFunction";
 
 fn now() -> i64 {
@@ -30,15 +32,14 @@ fn fixture(name: &str) -> String {
     .unwrap()
 }
 
-async fn get_with(header: Option<&str>) -> Reply {
-    let stack = stack().await;
-    let function = stack.template.function(FUNCTION).unwrap().clone();
-    let headers: Vec<(&str, &str)> = header
-        .map(|h| vec![("authorization", h)])
-        .unwrap_or_default();
-    request_to(app(&stack, FUNCTION), &function, "GET", ROUTE, &headers)
-        .await
-        .unwrap()
+/// The unread count, asked with `authorization` (or none).
+async fn get_with(authorization: Option<&str>) -> Reply {
+    let api = TestApi::spawn().await.function(FUNCTION);
+    let caller = match authorization {
+        Some(a) => api.with_authorization(a),
+        None => api.anonymous(),
+    };
+    caller.unread_count("").await
 }
 
 fn assert_unauthorized(reply: &Reply, says: &str) {
@@ -51,17 +52,23 @@ fn assert_unauthorized(reply: &Reply, says: &str) {
 
 #[tokio::test]
 async fn a_request_without_a_token_is_401() {
-    assert_unauthorized(&get_with(None).await, "missing Authorization");
+    let reply = get_with(None).await;
+
+    assert_unauthorized(&reply, "missing Authorization");
 }
 
 #[tokio::test]
 async fn a_header_that_is_not_bearer_is_401() {
-    assert_unauthorized(&get_with(Some("Basic dXNlcjpwYXNz")).await, "Bearer");
+    let reply = get_with(Some("Basic dXNlcjpwYXNz")).await;
+
+    assert_unauthorized(&reply, "Bearer");
 }
 
 #[tokio::test]
 async fn a_malformed_token_is_401() {
-    assert_unauthorized(&get_with(Some("Bearer not.a.jwt")).await, "malformed");
+    let reply = get_with(Some("Bearer not.a.jwt")).await;
+
+    assert_unauthorized(&reply, "malformed");
 }
 
 #[tokio::test]
@@ -73,23 +80,21 @@ async fn an_alg_none_token_is_401() {
         b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
         b64.encode(json!({"sub": "mallory", "exp": now() + 600, "roles": ["admin"]}).to_string())
     );
+
     let reply = get_with(Some(&format!("Bearer {token}"))).await;
+
     assert_eq!(reply.status, 401);
 }
 
 #[tokio::test]
 async fn a_token_signed_with_another_algorithm_is_401() {
     let key = EncodingKey::from_rsa_pem(fixture("rs256-private.pem").as_bytes()).unwrap();
-    let token = encode(
+    let rs256 = encode(
         &Header::new(Algorithm::RS256),
         &json!({"sub": "u", "exp": now() + 600}),
         &key,
     )
     .unwrap();
-    assert_unauthorized(
-        &get_with(Some(&format!("Bearer {token}"))).await,
-        "algorithm",
-    );
     // The same family with another hash is refused too.
     let hs384 = encode(
         &Header::new(Algorithm::HS384),
@@ -97,10 +102,12 @@ async fn a_token_signed_with_another_algorithm_is_401() {
         &EncodingKey::from_secret(DEV_JWT_SECRET.as_bytes()),
     )
     .unwrap();
-    assert_unauthorized(
-        &get_with(Some(&format!("Bearer {hs384}"))).await,
-        "algorithm",
-    );
+
+    let rs256 = get_with(Some(&format!("Bearer {rs256}"))).await;
+    let hs384 = get_with(Some(&format!("Bearer {hs384}"))).await;
+
+    assert_unauthorized(&rs256, "algorithm");
+    assert_unauthorized(&hs384, "algorithm");
 }
 
 #[tokio::test]
@@ -111,108 +118,87 @@ async fn a_forged_signature_is_401() {
         &EncodingKey::from_secret(b"someone-elses-secret-someone-elses-secret"),
     )
     .unwrap();
-    assert_unauthorized(
-        &get_with(Some(&format!("Bearer {forged}"))).await,
-        "signature",
-    );
+
+    let reply = get_with(Some(&format!("Bearer {forged}"))).await;
+
+    assert_unauthorized(&reply, "signature");
 }
 
 #[tokio::test]
 async fn an_expired_token_is_401() {
     let token = hs256(json!({"sub": "u", "exp": now() - 120}));
-    assert_unauthorized(&get_with(Some(&format!("Bearer {token}"))).await, "expired");
+
+    let reply = get_with(Some(&format!("Bearer {token}"))).await;
+
+    assert_unauthorized(&reply, "expired");
 }
 
 #[tokio::test]
 async fn a_token_without_exp_is_401() {
     let token = hs256(json!({"sub": "u"}));
-    assert_unauthorized(&get_with(Some(&format!("Bearer {token}"))).await, "exp");
+
+    let reply = get_with(Some(&format!("Bearer {token}"))).await;
+
+    assert_unauthorized(&reply, "exp");
 }
 
 #[tokio::test]
 async fn a_token_not_yet_valid_is_401() {
     let token = hs256(json!({"sub": "u", "exp": now() + 900, "nbf": now() + 600}));
-    assert_unauthorized(
-        &get_with(Some(&format!("Bearer {token}"))).await,
-        "not valid yet",
-    );
+
+    let reply = get_with(Some(&format!("Bearer {token}"))).await;
+
+    assert_unauthorized(&reply, "not valid yet");
 }
 
 #[tokio::test]
 async fn a_subject_that_is_not_a_user_id_is_401() {
     let token = hs256(json!({"sub": "a#b", "exp": now() + 600}));
-    assert_unauthorized(&get_with(Some(&format!("Bearer {token}"))).await, "subject");
+
+    let reply = get_with(Some(&format!("Bearer {token}"))).await;
+
+    assert_unauthorized(&reply, "subject");
 }
 
 #[tokio::test]
 async fn a_token_for_another_audience_is_401_when_an_audience_is_configured() {
-    let stack = stack().await;
-    let function = stack.template.function(FUNCTION).unwrap().clone();
-    let app = app_with(
-        &stack,
+    let api = TestApi::spawn().await.function_with(
         FUNCTION,
         &[
             ("JWT_AUDIENCE", "meterbell"),
             ("JWT_ISSUER", "https://auth.example"),
         ],
-    )
-    .unwrap();
+    );
     let wrong = hs256(
         json!({"sub": "u", "exp": now() + 600, "aud": "billing", "iss": "https://auth.example"}),
     );
-    let reply = request_to(
-        app.clone(),
-        &function,
-        "GET",
-        ROUTE,
-        &[("authorization", &format!("Bearer {wrong}"))],
-    )
-    .await
-    .unwrap();
-    assert_unauthorized(&reply, "audience");
     let wrong_issuer = hs256(
         json!({"sub": "u", "exp": now() + 600, "aud": "meterbell", "iss": "https://evil.example"}),
     );
-    let reply = request_to(
-        app.clone(),
-        &function,
-        "GET",
-        ROUTE,
-        &[("authorization", &format!("Bearer {wrong_issuer}"))],
-    )
-    .await
-    .unwrap();
-    assert_unauthorized(&reply, "issuer");
     let right = hs256(
         json!({"sub": "u", "exp": now() + 600, "aud": "meterbell", "iss": "https://auth.example"}),
     );
-    let reply = request_to(
-        app,
-        &function,
-        "GET",
-        ROUTE,
-        &[("authorization", &format!("Bearer {right}"))],
-    )
-    .await
-    .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.json);
+
+    let wrong = api.with_token(&wrong).unread_count("").await;
+    let wrong_issuer = api.with_token(&wrong_issuer).unread_count("").await;
+    let right = api.with_token(&right).unread_count("").await;
+
+    assert_unauthorized(&wrong, "audience");
+    assert_unauthorized(&wrong_issuer, "issuer");
+    assert_eq!(right.status, 200, "{}", right.json);
 }
 
 #[tokio::test]
 async fn es256_tokens_verify_against_a_configured_public_key() {
-    let stack = stack().await;
-    let function = stack.template.function(FUNCTION).unwrap().clone();
     let public = fixture("es256-public.pem");
-    let app = app_with(
-        &stack,
+    let api = TestApi::spawn().await.function_with(
         FUNCTION,
         &[
             ("JWT_ALGORITHM", "ES256"),
             ("JWT_SECRET", ""),
             ("JWT_PUBLIC_KEY", &public),
         ],
-    )
-    .unwrap();
+    );
     let key = EncodingKey::from_ec_pem(fixture("es256-private.pem").as_bytes()).unwrap();
     let good = encode(
         &Header::new(Algorithm::ES256),
@@ -220,50 +206,32 @@ async fn es256_tokens_verify_against_a_configured_public_key() {
         &key,
     )
     .unwrap();
-    let reply = request_to(
-        app.clone(),
-        &function,
-        "GET",
-        ROUTE,
-        &[("authorization", &format!("Bearer {good}"))],
-    )
-    .await
-    .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.json);
-    assert_eq!(reply.json, json!({"unread_count": 0}));
-    // An HS256 token signed with the public key as secret (the classic confusion attack) fails.
+    // An HS256 token signed with the public key as secret (the classic confusion attack).
     let confused = encode(
         &Header::default(),
         &json!({"sub": "u", "exp": now() + 600}),
         &EncodingKey::from_secret(public.as_bytes()),
     )
     .unwrap();
-    let reply = request_to(
-        app,
-        &function,
-        "GET",
-        ROUTE,
-        &[("authorization", &format!("Bearer {confused}"))],
-    )
-    .await
-    .unwrap();
-    assert_unauthorized(&reply, "algorithm");
+
+    let good = api.with_token(&good).unread_count("").await;
+    let confused = api.with_token(&confused).unread_count("").await;
+
+    assert_eq!(good.status, 200, "{}", good.json);
+    assert_eq!(good.json, json!({"unread_count": 0}));
+    assert_unauthorized(&confused, "algorithm");
 }
 
 #[tokio::test]
 async fn rs256_tokens_pick_their_key_from_a_jwks_by_kid() {
-    let stack = stack().await;
-    let function = stack.template.function(FUNCTION).unwrap().clone();
-    let app = app_with(
-        &stack,
+    let api = TestApi::spawn().await.function_with(
         FUNCTION,
         &[
             ("JWT_ALGORITHM", "RS256"),
             ("JWT_SECRET", ""),
             ("JWT_JWKS", &fixture("jwks.json")),
         ],
-    )
-    .unwrap();
+    );
     let key = EncodingKey::from_rsa_pem(fixture("rs256-private.pem").as_bytes()).unwrap();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("rsa-1".into());
@@ -273,61 +241,68 @@ async fn rs256_tokens_pick_their_key_from_a_jwks_by_kid() {
         &key,
     )
     .unwrap();
-    let reply = request_to(
-        app.clone(),
-        &function,
-        "GET",
-        ROUTE,
-        &[("authorization", &format!("Bearer {good}"))],
-    )
-    .await
-    .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.json);
     header.kid = Some("rotated-away".into());
     let unknown = encode(&header, &json!({"sub": "u", "exp": now() + 600}), &key).unwrap();
-    let reply = request_to(
-        app,
-        &function,
-        "GET",
-        ROUTE,
-        &[("authorization", &format!("Bearer {unknown}"))],
-    )
-    .await
-    .unwrap();
-    assert_unauthorized(&reply, "key id");
+
+    let good = api.with_token(&good).unread_count("").await;
+    let unknown = api.with_token(&unknown).unread_count("").await;
+
+    assert_eq!(good.status, 200, "{}", good.json);
+    assert_unauthorized(&unknown, "key id");
 }
 
 #[tokio::test]
 async fn a_user_reading_another_users_count_is_403() {
-    let stack = stack().await;
-    let function = stack.template.function(FUNCTION).unwrap().clone();
-    let bearer = format!("Bearer {}", token(&unique_user("nosy"), &[]));
-    let reply = request_to(
-        app(&stack, FUNCTION),
-        &function,
-        "GET",
-        &format!("{ROUTE}?user_id=someone-else"),
-        &[("authorization", &bearer)],
-    )
-    .await
-    .unwrap();
+    let api = TestApi::spawn().await.function(FUNCTION);
+
+    let reply = api
+        .as_user(&unique_user("nosy"))
+        .unread_count("user_id=someone-else")
+        .await;
+
     assert_eq!(reply.status, 403, "{}", reply.json);
     assert_eq!(reply.json["error"]["code"], "forbidden");
 }
 
 #[tokio::test]
 async fn a_service_token_is_not_an_admin() {
-    let stack = stack().await;
-    let function = stack.template.function(FUNCTION).unwrap().clone();
-    let bearer = format!("Bearer {}", token("upstream", &["service"]));
-    let reply = request_to(
-        app(&stack, FUNCTION),
-        &function,
-        "GET",
-        &format!("{ROUTE}?user_id=someone-else"),
-        &[("authorization", &bearer)],
-    )
-    .await
-    .unwrap();
+    let api = TestApi::spawn().await.function(FUNCTION);
+
+    let reply = api.as_service().unread_count("user_id=someone-else").await;
+
     assert_eq!(reply.status, 403);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_may_be_followed_by_any_run_of_blanks() {
+    let t = meterbell_dev::testing::token(&unique_user("bearer"), &[]);
+
+    for header in [
+        format!("BEARER {t}"),
+        format!("bearer {t}"),
+        format!("Bearer\t{t}"),
+        format!("Bearer \t  {t}"),
+    ] {
+        let reply = get_with(Some(&header)).await;
+
+        assert_eq!(reply.status, 200, "{header:?}: {}", reply.json);
+        assert_eq!(reply.json, json!({"unread_count": 0}));
+    }
+}
+
+#[tokio::test]
+async fn an_empty_token_another_scheme_or_a_token_with_blanks_is_still_401() {
+    let t = meterbell_dev::testing::token(&unique_user("bearer"), &[]);
+
+    for header in [
+        "Bearer".to_owned(),
+        "Bearer \t ".to_owned(),
+        format!("Basic {t}"),
+        format!("Bearer {t} {t}"),
+    ] {
+        let reply = get_with(Some(&header)).await;
+
+        assert_eq!(reply.status, 401, "{header:?}: {}", reply.json);
+        assert_eq!(reply.json["error"]["code"], "unauthorized");
+    }
 }

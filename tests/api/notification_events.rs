@@ -49,7 +49,9 @@ async fn each_http_sample_event_gets_the_answer_its_route_gives() {
             panic!("{binary} is not an HTTP function");
         };
         let req = lambda_http::request::from_str(&event(binary)).unwrap();
+
         let response = handler(app(&stack, logical_id), req).await;
+
         let got = response.status().as_u16();
         assert!(status.contains(&got), "events/{binary}.json: {got}");
     }
@@ -67,7 +69,9 @@ async fn each_queue_sample_event_is_handled_without_failures() {
             panic!("{binary} is not a queue consumer");
         };
         let batch: SqsEvent = serde_json::from_str(&event(binary)).unwrap();
+
         let response = handler(app(&stack, logical_id), batch).await;
+
         assert!(
             response.batch_item_failures.is_empty(),
             "events/{binary}.json: {:?}",

@@ -2,8 +2,6 @@
 //! are retried through the visibility timeout and end in the dead-letter queue by the redrive
 //! policy, while the rest of the batch is deleted once. Against moto's SQS.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,6 +11,8 @@ use meterbell::platform::handler::SqsFuture;
 use meterbell_dev::poller::Consumer;
 use meterbell_dev::template::QueueSource;
 use meterbell_dev::testing::{app, stack};
+
+use crate::helpers::{count, queue_pair};
 
 static SEEN: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
 
@@ -51,7 +51,7 @@ fn fail_poison(_app: Arc<meterbell::App>, event: SqsEvent) -> SqsFuture {
 /// A fresh queue with a one-second visibility timeout and a dead-letter queue, and an id that
 /// keeps this test's message bodies apart.
 async fn queue_with_dlq(sqs: &aws_sdk_sqs::Client, max_receive: u32) -> (String, String, String) {
-    let (queue, dlq) = support::queue_pair(sqs, "poller", max_receive, 1).await;
+    let (queue, dlq) = queue_pair(sqs, "poller", max_receive, 1).await;
     (queue, dlq, uuid::Uuid::new_v4().simple().to_string())
 }
 
@@ -84,8 +84,9 @@ async fn a_failed_message_is_retried_then_dead_lettered_while_its_batch_mates_ar
         handler: fail_poison,
         app: app(&stack, "UnreadCountFunction"),
     };
+
     let deadline = Instant::now() + Duration::from_secs(20);
-    while support::count(&sqs, &dlq).await == 0 {
+    while count(&sqs, &dlq).await == 0 {
         assert!(
             Instant::now() < deadline,
             "the poison message never reached the dead-letter queue"
@@ -95,6 +96,7 @@ async fn a_failed_message_is_retried_then_dead_lettered_while_its_batch_mates_ar
             .await
             .unwrap();
     }
+
     assert_eq!(seen(&format!("ok-1-{id}")), 1);
     assert_eq!(seen(&format!("ok-2-{id}")), 1);
     assert_eq!(
@@ -102,7 +104,7 @@ async fn a_failed_message_is_retried_then_dead_lettered_while_its_batch_mates_ar
         2,
         "delivered maxReceiveCount times"
     );
-    assert_eq!(support::count(&sqs, &queue).await, 0);
+    assert_eq!(count(&sqs, &queue).await, 0);
     let dead = sqs
         .receive_message()
         .queue_url(&dlq)
@@ -140,11 +142,13 @@ async fn without_report_batch_item_failures_a_returned_failure_is_ignored_as_lam
         handler: fail_poison,
         app: app(&stack, "UnreadCountFunction"),
     };
+
     let (received, failed) = consumer
         .poll_once(&sqs, Duration::from_secs(1))
         .await
         .unwrap();
+
     assert_eq!((received, failed), (1, 0));
-    assert_eq!(support::count(&sqs, &queue).await, 0);
-    assert_eq!(support::count(&sqs, &dlq).await, 0);
+    assert_eq!(count(&sqs, &queue).await, 0);
+    assert_eq!(count(&sqs, &dlq).await, 0);
 }

@@ -166,7 +166,7 @@ fn every_queue_has_a_dead_letter_queue_except_dead_letter_queues() {
     ] {
         assert!(
             t.queues.iter().any(|q| q.logical_id == name),
-            "DESIGN §1 queue {name} missing"
+            "queue {name} of the architecture is missing"
         );
     }
 }

@@ -3,10 +3,10 @@
 use meterbell::notifications::notification::{Notification, NotificationType};
 use meterbell::notifications::store::Notifications;
 use meterbell::platform::domain::UserId;
-use meterbell_dev::testing::{app, request, stack, token, unique_user};
+use meterbell_dev::testing::{app, stack, unique_user};
 use serde_json::json;
 
-const ROUTE: &str = "/prod/api/v1/notifications/unread-count";
+use crate::helpers::TestApi;
 
 async fn give_notifications(
     stack: &meterbell_dev::stack::LocalStack,
@@ -34,72 +34,59 @@ async fn give_notifications(
 
 #[tokio::test]
 async fn a_user_with_nothing_yet_has_zero_unread() {
-    let stack = stack().await;
-    let reply = request(
-        &stack,
-        "GET",
-        ROUTE,
-        Some(&token(&unique_user("new"), &[])),
-        None,
-    )
-    .await
-    .unwrap();
+    let api = TestApi::spawn().await;
+
+    let reply = api.as_user(&unique_user("new")).unread_count("").await;
+
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json, json!({"unread_count": 0}));
 }
 
 #[tokio::test]
 async fn unread_count_counts_only_unread_notifications() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("reader");
-    give_notifications(&stack, &user, 3, 2).await;
-    let reply = request(&stack, "GET", ROUTE, Some(&token(&user, &[])), None)
-        .await
-        .unwrap();
+    give_notifications(&api.stack, &user, 3, 2).await;
+
+    let reply = api.as_user(&user).unread_count("").await;
+
     assert_eq!(reply.json, json!({"unread_count": 3}));
 }
 
 #[tokio::test]
 async fn an_admin_may_read_another_users_count() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("someone");
-    give_notifications(&stack, &user, 2, 0).await;
-    let path = format!("{ROUTE}?user_id={user}");
-    let reply = request(&stack, "GET", &path, Some(&token("root", &["admin"])), None)
-        .await
-        .unwrap();
+    give_notifications(&api.stack, &user, 2, 0).await;
+
+    let reply = api
+        .as_caller("root", &["admin"])
+        .unread_count(&format!("user_id={user}"))
+        .await;
+
     assert_eq!(reply.status, 200, "{}", reply.json);
     assert_eq!(reply.json, json!({"unread_count": 2}));
 }
 
 #[tokio::test]
 async fn a_user_may_name_themselves() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("self");
-    let reply = request(
-        &stack,
-        "GET",
-        &format!("{ROUTE}?user_id={user}"),
-        Some(&token(&user, &[])),
-        None,
-    )
-    .await
-    .unwrap();
+
+    let reply = api
+        .as_user(&user)
+        .unread_count(&format!("user_id={user}"))
+        .await;
+
     assert_eq!(reply.status, 200);
 }
 
 #[tokio::test]
 async fn an_unknown_parameter_is_a_400_naming_it() {
-    let stack = stack().await;
-    let reply = request(
-        &stack,
-        "GET",
-        &format!("{ROUTE}?usr_id=x"),
-        Some(&token("u1", &[])),
-        None,
-    )
-    .await
-    .unwrap();
+    let api = TestApi::spawn().await;
+
+    let reply = api.as_user("u1").unread_count("usr_id=x").await;
+
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json["error"]["code"], "invalid_parameter");
     assert_eq!(reply.json["error"]["field"], "usr_id");
@@ -107,32 +94,26 @@ async fn an_unknown_parameter_is_a_400_naming_it() {
 
 #[tokio::test]
 async fn a_repeated_parameter_is_a_400() {
-    let stack = stack().await;
-    let reply = request(
-        &stack,
-        "GET",
-        &format!("{ROUTE}?user_id=a&user_id=b"),
-        Some(&token("a", &["admin"])),
-        None,
-    )
-    .await
-    .unwrap();
+    let api = TestApi::spawn().await;
+
+    let reply = api
+        .as_caller("a", &["admin"])
+        .unread_count("user_id=a&user_id=b")
+        .await;
+
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json["error"]["field"], "user_id");
 }
 
 #[tokio::test]
 async fn an_invalid_user_id_parameter_is_a_400() {
-    let stack = stack().await;
-    let reply = request(
-        &stack,
-        "GET",
-        &format!("{ROUTE}?user_id=a%23b"),
-        Some(&token("root", &["admin"])),
-        None,
-    )
-    .await
-    .unwrap();
+    let api = TestApi::spawn().await;
+
+    let reply = api
+        .as_caller("root", &["admin"])
+        .unread_count("user_id=a%23b")
+        .await;
+
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json["error"]["field"], "user_id");
 }
@@ -146,11 +127,13 @@ async fn the_sample_event_in_events_answers_as_sam_local_invoke_would() {
     ))
     .unwrap();
     let req = lambda_http::request::from_str(&raw).unwrap();
+
     let response = meterbell::notifications::routes::inbox::unread_count(
         app(&stack, "UnreadCountFunction"),
         req,
     )
     .await;
+
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = match response.body() {
         lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),

@@ -70,6 +70,7 @@ async fn echo_server() -> String {
 async fn the_template_route_answers_with_and_without_the_stage_prefix() {
     let base = template_server().await;
     let client = reqwest::Client::new();
+
     for path in [
         "/prod/api/v1/notifications/unread-count",
         "/api/v1/notifications/unread-count",
@@ -94,7 +95,9 @@ async fn no_token_and_a_forged_token_get_401_json_over_http() {
     let base = template_server().await;
     let client = reqwest::Client::new();
     let url = format!("{base}/prod/api/v1/notifications/unread-count");
+
     let res = client.get(&url).send().await.unwrap();
+
     assert_eq!(res.status(), 401);
     assert_eq!(
         res.json::<Value>().await.unwrap()["error"]["code"],
@@ -102,6 +105,7 @@ async fn no_token_and_a_forged_token_get_401_json_over_http() {
     );
     let forged = format!("{}x", token("runner-user", &["admin"]));
     let res = client.get(&url).bearer_auth(forged).send().await.unwrap();
+
     assert_eq!(res.status(), 401);
 }
 
@@ -109,11 +113,13 @@ async fn no_token_and_a_forged_token_get_401_json_over_http() {
 async fn an_unknown_route_or_method_is_refused_as_api_gateway_does() {
     let base = template_server().await;
     let client = reqwest::Client::new();
+
     let res = client
         .get(format!("{base}/prod/api/v1/nope"))
         .send()
         .await
         .unwrap();
+
     assert_eq!(res.status(), 403);
     assert_eq!(
         res.json::<Value>().await.unwrap()["error"]["message"],
@@ -130,6 +136,7 @@ async fn an_unknown_route_or_method_is_refused_as_api_gateway_does() {
 #[tokio::test]
 async fn a_cors_preflight_is_answered_from_the_template() {
     let base = template_server().await;
+
     let res = reqwest::Client::new()
         .request(
             reqwest::Method::OPTIONS,
@@ -138,6 +145,7 @@ async fn a_cors_preflight_is_answered_from_the_template() {
         .send()
         .await
         .unwrap();
+
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     assert!(res.headers()["access-control-allow-headers"]
@@ -149,10 +157,12 @@ async fn a_cors_preflight_is_answered_from_the_template() {
 #[tokio::test]
 async fn path_parameters_are_decoded_and_the_stage_is_in_the_context() {
     let base = echo_server().await;
+
     let res = reqwest::get(format!("{base}/prod/api/v1/things/a%20b"))
         .await
         .unwrap();
     let body: Value = res.json().await.unwrap();
+
     assert_eq!(body["path_parameters"], json!({"id": "a b"}));
     assert_eq!(body["stage"], "prod");
 }
@@ -160,20 +170,24 @@ async fn path_parameters_are_decoded_and_the_stage_is_in_the_context() {
 #[tokio::test]
 async fn repeated_query_parameters_keep_every_value() {
     let base = echo_server().await;
+
     let body: Value = reqwest::get(format!("{base}/prod/api/v1/things/1?tag=a&tag=b&q=x+y"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+
     assert_eq!(body["query"]["tag"], json!(["a", "b"]));
     assert_eq!(body["query"]["q"], json!(["x y"]));
 }
 
 #[tokio::test]
 async fn a_binary_body_arrives_base64_encoded_and_is_decoded_for_the_handler() {
+    use base64::Engine as _;
     let base = echo_server().await;
     let bytes: Vec<u8> = vec![0, 159, 146, 150, 255, 10];
+
     let res = reqwest::Client::new()
         .post(format!("{base}/prod/api/v1/blobs/deep/path/file.bin"))
         .header("content-type", "application/octet-stream")
@@ -182,7 +196,7 @@ async fn a_binary_body_arrives_base64_encoded_and_is_decoded_for_the_handler() {
         .await
         .unwrap();
     let body: Value = res.json().await.unwrap();
-    use base64::Engine as _;
+
     assert_eq!(
         body["body_b64"],
         base64::engine::general_purpose::STANDARD.encode(&bytes)
@@ -196,11 +210,47 @@ async fn a_binary_body_arrives_base64_encoded_and_is_decoded_for_the_handler() {
 #[tokio::test]
 async fn a_body_over_api_gateways_limit_is_413() {
     let base = echo_server().await;
+
     let res = reqwest::Client::new()
         .post(format!("{base}/prod/api/v1/blobs/x"))
         .body(vec![b'a'; meterbell_dev::local_api::MAX_BODY_BYTES + 1])
         .send()
         .await
         .unwrap();
+
     assert_eq!(res.status(), 413);
+}
+
+#[tokio::test]
+async fn a_trailing_slash_or_an_empty_segment_matches_no_route_as_on_api_gateway() {
+    let base = template_server().await;
+    let client = reqwest::Client::new();
+    let auth = format!("Bearer {}", token("runner-paths", &[]));
+    let get = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .header("authorization", &auth)
+            .send()
+    };
+    let unknown = get("/prod/api/v1/nope").await.unwrap();
+    let unknown_status = unknown.status();
+    let unknown_body = unknown.text().await.unwrap();
+
+    let mut answers = vec![];
+    for path in [
+        "/prod/api/v1/analytics/summary/",
+        "/prod//api/v1/analytics/summary",
+        "/api/v1/analytics//summary",
+    ] {
+        let reply = get(path).await.unwrap();
+        answers.push((path, reply.status(), reply.text().await.unwrap()));
+    }
+    let exact = get("/prod/api/v1/analytics/summary").await.unwrap();
+
+    assert_eq!(unknown_status, 403);
+    for (path, status, body) in answers {
+        assert_eq!(status, 403, "{path}: {body}");
+        assert_eq!(body, unknown_body, "{path}");
+    }
+    assert_eq!(exact.status(), 200);
 }

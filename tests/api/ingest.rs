@@ -1,57 +1,45 @@
 //! `POST /api/v1/usage/events`: per-event answers, exactly-once under duplicates and concurrent
 //! writers, roles, and every bad-input case. Against DynamoDB Local and moto.
 
-use chrono::{Duration, DurationRound, Utc};
-use meterbell_dev::testing::{request, stack, token, unique_user, Reply};
+use chrono::{Duration, Utc};
+use meterbell_dev::testing::{unique_user, Reply};
 use serde_json::{json, Value};
 
-const INGEST: &str = "/prod/api/v1/usage/events";
+use crate::helpers::{minutes_ago, TestApi, UsageEventBuilder};
 
-fn event(id: &str, user: &str, minutes_ago: i64, cost: &str) -> Value {
-    let ts =
-        Utc::now().duration_trunc(Duration::minutes(1)).unwrap() - Duration::minutes(minutes_ago);
-    let mut e: Value = json!({"event_id": id, "user_id": user, "timestamp": ts.to_rfc3339(), "kind": "request",
-        "provider": "openai", "model": "gpt-4o", "endpoint": "/v1/chat/completions", "status_code": 200,
-        "latency_ms": 100, "input_tokens": 10, "output_tokens": 5, "credits": 7});
-    e["cost_usd"] = serde_json::from_str(cost).unwrap();
-    e
+/// A request of `user` at the start of the minute `minutes_ago` minutes ago, costing `cost`.
+fn event(id: &str, user: &str, minutes_ago_: i64, cost: &str) -> Value {
+    UsageEventBuilder::request()
+        .id(id)
+        .user(user)
+        .at(minutes_ago(minutes_ago_))
+        .cost(cost)
+        .build()
 }
 
-async fn post(stack: &meterbell_dev::stack::LocalStack, body: &Value) -> Reply {
-    request(
-        stack,
-        "POST",
-        INGEST,
-        Some(&token("upstream", &["service"])),
-        Some(&body.to_string()),
-    )
-    .await
-    .unwrap()
-}
-
-async fn summary(stack: &meterbell_dev::stack::LocalStack, user: &str) -> Reply {
-    let r = request(
-        stack,
-        "GET",
-        "/prod/api/v1/analytics/summary?days=2",
-        Some(&token(user, &[])),
-        None,
-    )
-    .await
-    .unwrap();
+/// The user's summary of the last two days; panics unless it is a 200.
+async fn summary(api: &TestApi, user: &str) -> Reply {
+    let r = api.as_user(user).summary("days=2").await;
     assert_eq!(r.status, 200, "{}", r.json);
     r
 }
 
 #[tokio::test]
 async fn each_event_of_a_batch_gets_its_own_answer() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("batch");
     let id = |n: u32| format!("{user}-{n}");
-    let mut bad = event(&id(3), &user, 1, "0.01");
-    bad["status_code"] = json!("two hundred");
+    let bad = UsageEventBuilder::request()
+        .id(&id(3))
+        .user(&user)
+        .at(minutes_ago(1))
+        .cost("0.01")
+        .set("status_code", json!("two hundred"))
+        .build();
     let body = json!({"events": [event(&id(1), &user, 1, "0.01"), event(&id(2), &user, 2, "0.02"), bad, event(&id(1), &user, 1, "0.01")]});
-    let reply = post(&stack, &body).await;
+
+    let reply = api.as_service().post_events(&body).await;
+
     assert_eq!(reply.status, 200, "{}", reply.json);
     assert_eq!(
         (
@@ -70,39 +58,43 @@ async fn each_event_of_a_batch_gets_its_own_answer() {
     assert_eq!(statuses, ["accepted", "accepted", "rejected", "duplicate"]);
     assert_eq!(reply.json["results"][2]["field"], "status_code");
     assert_eq!(
-        summary(&stack, &user).await.json["usage"]["total_requests"],
+        summary(&api, &user).await.json["usage"]["total_requests"],
         2
     );
 }
 
 #[tokio::test]
 async fn summary_counts_a_duplicate_event_once() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("dup");
     let e = event(&format!("{user}-only"), &user, 3, "0.0150");
-    assert_eq!(post(&stack, &json!([e.clone()])).await.json["accepted"], 1);
-    let again = post(&stack, &json!([e])).await;
+
+    let first = api.as_service().post_events(&json!([e.clone()])).await;
+    let again = api.as_service().post_events(&json!([e])).await;
+    let s = summary(&api, &user).await;
+
+    assert_eq!(first.json["accepted"], 1);
     assert_eq!(again.json["duplicates"], 1);
-    let s = summary(&stack, &user).await;
     assert_eq!(s.json["usage"]["total_requests"], 1);
     assert_eq!(s.json["usage"]["total_credits"], 7);
 }
 
 #[tokio::test]
 async fn concurrent_writers_sending_the_same_events_count_each_once() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("race");
     let events: Vec<Value> = (0..40)
         .map(|i| event(&format!("{user}-{i}"), &user, i % 30, "0.001001"))
         .collect();
+
     let mut tasks = vec![];
     for w in 0..6 {
         let mut mine = events.clone();
         mine.rotate_left(w * 7);
         let body = json!({"events": mine});
         tasks.push(tokio::spawn(async move {
-            let stack = meterbell_dev::testing::stack().await;
-            post(&stack, &body).await.json
+            let api = TestApi::spawn().await;
+            api.as_service().post_events(&body).await.json
         }));
     }
     let mut accepted = 0;
@@ -111,8 +103,9 @@ async fn concurrent_writers_sending_the_same_events_count_each_once() {
         accepted += r["accepted"].as_u64().unwrap();
         assert_eq!(r["rejected"], 0, "{r}");
     }
+
     assert_eq!(accepted, 40, "every event accepted by exactly one writer");
-    let s = summary(&stack, &user).await;
+    let s = summary(&api, &user).await;
     assert_eq!(s.json["usage"]["total_requests"], 40);
     assert_eq!(s.json["usage"]["total_credits"], 40 * 7);
     // 40 × 0.001001 USD = 0.04004 USD, rendered with 2 decimals.
@@ -122,32 +115,21 @@ async fn concurrent_writers_sending_the_same_events_count_each_once() {
 
 #[tokio::test]
 async fn ingest_needs_the_service_or_admin_role() {
-    let stack = stack().await;
-    let body = json!([event("role-1", "u", 1, "0.1")]).to_string();
-    let user = request(&stack, "POST", INGEST, Some(&token("u", &[])), Some(&body))
-        .await
-        .unwrap();
+    let api = TestApi::spawn().await;
+    let body = json!([event("role-1", "u", 1, "0.1")]);
+
+    let user = api.as_user("u").post_events(&body).await;
+    let anonymous = api.anonymous().post_events(&body).await;
+    let admin = api.as_caller("root", &["admin"]).post_events(&body).await;
+
     assert_eq!(user.status, 403);
-    let anonymous = request(&stack, "POST", INGEST, None, Some(&body))
-        .await
-        .unwrap();
     assert_eq!(anonymous.status, 401);
-    let admin = request(
-        &stack,
-        "POST",
-        INGEST,
-        Some(&token("root", &["admin"])),
-        Some(&body),
-    )
-    .await
-    .unwrap();
     assert_eq!(admin.status, 200);
 }
 
 #[tokio::test]
 async fn malformed_empty_oversized_and_overlong_batches_are_refused() {
-    let stack = stack().await;
-    let t = token("upstream", &["service"]);
+    let api = TestApi::spawn().await;
     let cases: Vec<(String, u16, Option<&str>)> = vec![
         ("{not json".into(), 400, None),
         ("[]".into(), 400, Some("events")),
@@ -167,10 +149,10 @@ async fn malformed_empty_oversized_and_overlong_batches_are_refused() {
         ),
         (format!("[{}]", "1,".repeat(600_000) + "1"), 413, None),
     ];
+
     for (body, status, field) in cases {
-        let r = request(&stack, "POST", INGEST, Some(&t), Some(&body))
-            .await
-            .unwrap();
+        let r = api.as_service().post_events_raw(&body).await;
+
         assert_eq!(
             r.status,
             status,
@@ -187,12 +169,20 @@ async fn malformed_empty_oversized_and_overlong_batches_are_refused() {
 
 #[tokio::test]
 async fn timestamps_too_old_or_in_the_future_are_rejected_with_a_reason() {
-    let stack = stack().await;
-    let mut old = event("old-1", "u", 0, "0.1");
-    old["timestamp"] = json!((Utc::now() - Duration::days(500)).to_rfc3339());
-    let mut future = event("future-1", "u", 0, "0.1");
-    future["timestamp"] = json!((Utc::now() + Duration::minutes(10)).to_rfc3339());
-    let r = post(&stack, &json!([old, future])).await;
+    let api = TestApi::spawn().await;
+    let old = UsageEventBuilder::request()
+        .id("old-1")
+        .cost("0.1")
+        .at(Utc::now() - Duration::days(500))
+        .build();
+    let future = UsageEventBuilder::request()
+        .id("future-1")
+        .cost("0.1")
+        .at(Utc::now() + Duration::minutes(10))
+        .build();
+
+    let r = api.as_service().post_events(&json!([old, future])).await;
+
     assert_eq!(r.json["rejected"], 2);
     for result in r.json["results"].as_array().unwrap() {
         assert_eq!(result["field"], "timestamp");
@@ -205,19 +195,29 @@ async fn timestamps_too_old_or_in_the_future_are_rejected_with_a_reason() {
 
 #[tokio::test]
 async fn a_payment_event_queues_its_notification_job_keyed_by_the_event() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
     let user = unique_user("payer");
     let id = format!("{user}-pay");
-    let ts = (Utc::now() - Duration::minutes(5)).to_rfc3339();
-    let payment = json!({"event_id": id, "user_id": user, "timestamp": ts, "kind": "payment",
-                         "status": "succeeded", "amount_usd": 50, "credits": 43478});
-    post(&stack, &json!([payment.clone()])).await;
-    post(&stack, &json!([payment])).await;
-    let s = summary(&stack, &user).await;
+    let payment = UsageEventBuilder::payment()
+        .id(&id)
+        .user(&user)
+        .at(Utc::now() - Duration::minutes(5))
+        .status("succeeded")
+        .amount("50")
+        .credits(43478)
+        .build();
+
+    api.as_service()
+        .post_events(&json!([payment.clone()]))
+        .await;
+    api.as_service().post_events(&json!([payment])).await;
+
+    let s = summary(&api, &user).await;
     assert_eq!(s.json["payments"]["payment_count"], 1);
     assert_eq!(s.raw(&["payments", "total_paid_usd"]), "50.00");
     assert_eq!(s.json["credit_balance"], 43478);
     // Both deliveries queued the same job id; the dispatcher's idempotency makes it one notification.
+    let stack = &api.stack;
     let queue = stack.queue_url("NotificationJobsQueue").unwrap().to_owned();
     let mut ids = vec![];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -1,48 +1,42 @@
 //! The email sender against moto's SES (and a fake SES on 127.0.0.1 for throttling and 5xx):
 //! what is sent, what is logged, what is retried and what is not.
 
-mod support;
-
 use std::time::Duration;
 
 use meterbell::notifications::delivery::EmailMessage;
 use meterbell_dev::receiver::{Receiver, Reply};
-use meterbell_dev::testing::stack;
+use meterbell_dev::testing::unique_user;
 use meterbell_dev::tokens::DEV_EMAIL_SENDER;
 use serde_json::json;
-use support::{
-    app_for, app_with_ses, call, consumer, count, create_for, deliveries, drain, emails_to,
-    pipeline, queues, send, user, whole_inbox,
+
+use crate::helpers::{
+    app_for, app_with_ses, consumer, count, drain, emails_to, pipeline, queues, send, TestApi,
 };
 
-async fn with_address(
-    stack: &meterbell_dev::stack::LocalStack,
-    prefix: &str,
-) -> (String, String, String) {
-    let (u, t) = user(prefix);
+/// A new user with an email address in their preferences: (user, address).
+async fn with_address(api: &TestApi, prefix: &str) -> (String, String) {
+    let u = unique_user(prefix);
     let address = format!("{u}@example.com");
-    let reply = call(
-        stack,
-        "PUT",
-        "/notifications/preferences",
-        Some(&t),
-        Some(json!({"email_address": address})),
-    )
-    .await;
+    let reply = api
+        .as_user(&u)
+        .update_preferences(&json!({"email_address": address}))
+        .await;
     assert_eq!(reply.status, 200);
-    (u, t, address)
+    (u, address)
 }
 
 #[tokio::test]
 async fn an_email_reaches_ses_with_its_recipient_subject_and_escaped_body() {
-    let stack = stack().await;
-    let q = queues(&stack, 3).await;
-    let (u, t, address) = with_address(&stack, "mail").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let (u, address) = with_address(&api, "mail").await;
     let job = json!({"job_id": format!("mail-{u}"), "user_id": u, "type": "warning",
         "title": "Low <Credits>", "message": "Tom & Jerry <b>spent</b> it",
         "data": {"credits_remaining": 500}});
-    send(&stack, &q.jobs, &job.to_string()).await;
-    drain(&stack, &pipeline(&stack, &q, &[]), Duration::from_secs(30)).await;
+    send(stack, &q.jobs, &job.to_string()).await;
+
+    drain(stack, &pipeline(stack, &q, &[]), Duration::from_secs(30)).await;
 
     let emails = emails_to(&address).await;
     assert_eq!(emails.len(), 1, "{emails:?}");
@@ -57,11 +51,11 @@ async fn an_email_reaches_ses_with_its_recipient_subject_and_escaped_body() {
     assert!(!body.contains("<b>spent"), "{body}");
     assert!(body.contains("credits_remaining"));
 
-    let id = whole_inbox(&stack, &t, "").await[0]["id"]
+    let id = api.as_user(&u).whole_inbox("").await[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let log = deliveries(&stack, &t, &id).await;
+    let log = api.as_user(&u).delivery_log(&id).await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0]["channel"], "email");
     assert_eq!(log[0]["target"], address.as_str());
@@ -72,42 +66,42 @@ async fn an_email_reaches_ses_with_its_recipient_subject_and_escaped_body() {
 
 #[tokio::test]
 async fn a_repeated_email_message_sends_once() {
-    let stack = stack().await;
-    let q = queues(&stack, 3).await;
-    let (u, t, address) = with_address(&stack, "repeat").await;
-    let created = create_for(&stack, &u, "info", "Once").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let (u, address) = with_address(&api, "repeat").await;
+    let created = api.as_admin().notify(&u, "info", "Once").await;
     let message = EmailMessage {
         to: address.clone(),
         notification: serde_json::from_value(created).unwrap(),
     };
     let body = serde_json::to_string(&message).unwrap();
-    send(&stack, &q.email, &body).await;
-    send(&stack, &q.email, &body).await;
+    send(stack, &q.email, &body).await;
+    send(stack, &q.email, &body).await;
     let sender = consumer(
-        &stack,
+        stack,
         "EmailSenderFunction",
         &q.email,
-        app_for(&stack, "EmailSenderFunction", &q, &[]),
+        app_for(stack, "EmailSenderFunction", &q, &[]),
     );
-    drain(&stack, &[sender], Duration::from_secs(20)).await;
+
+    drain(stack, &[sender], Duration::from_secs(20)).await;
+
     assert_eq!(emails_to(&address).await.len(), 1);
-    let _ = t;
 }
 
 #[tokio::test]
 async fn a_rejected_email_is_recorded_as_failed_and_not_retried() {
-    let stack = stack().await;
-    let q = queues(&stack, 3).await;
-    let (u, t, address) = with_address(&stack, "rejected").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let (u, address) = with_address(&api, "rejected").await;
     let job = json!({"job_id": format!("rej-{u}"), "user_id": u, "type": "error",
         "title": "t", "message": "m"});
-    send(&stack, &q.jobs, &job.to_string()).await;
-    let consumers = pipeline(
-        &stack,
-        &q,
-        &[("EMAIL_SENDER", "unverified@nowhere.example")],
-    );
-    drain(&stack, &consumers, Duration::from_secs(30)).await;
+    send(stack, &q.jobs, &job.to_string()).await;
+    let consumers = pipeline(stack, &q, &[("EMAIL_SENDER", "unverified@nowhere.example")]);
+
+    drain(stack, &consumers, Duration::from_secs(30)).await;
 
     assert!(emails_to(&address).await.is_empty());
     assert_eq!(
@@ -115,11 +109,11 @@ async fn a_rejected_email_is_recorded_as_failed_and_not_retried() {
         0,
         "not retried into the DLQ"
     );
-    let id = whole_inbox(&stack, &t, "").await[0]["id"]
+    let id = api.as_user(&u).whole_inbox("").await[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let log = deliveries(&stack, &t, &id).await;
+    let log = api.as_user(&u).delivery_log(&id).await;
     assert_eq!(log.len(), 1, "one attempt only: {log:?}");
     assert_eq!(log[0]["status"], "failed");
     assert!(
@@ -133,25 +127,28 @@ async fn a_rejected_email_is_recorded_as_failed_and_not_retried() {
 
 #[tokio::test]
 async fn an_invalid_recipient_is_recorded_as_failed_and_not_retried() {
-    let stack = stack().await;
-    let q = queues(&stack, 3).await;
-    let (u, t) = user("norecipient");
-    let created = create_for(&stack, &u, "info", "Hi").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let u = unique_user("norecipient");
+    let created = api.as_admin().notify(&u, "info", "Hi").await;
     let id = created["id"].as_str().unwrap().to_owned();
     let message = EmailMessage {
         to: "no-at-sign".into(),
         notification: serde_json::from_value(created).unwrap(),
     };
-    send(&stack, &q.email, &serde_json::to_string(&message).unwrap()).await;
+    send(stack, &q.email, &serde_json::to_string(&message).unwrap()).await;
     let sender = consumer(
-        &stack,
+        stack,
         "EmailSenderFunction",
         &q.email,
-        app_for(&stack, "EmailSenderFunction", &q, &[]),
+        app_for(stack, "EmailSenderFunction", &q, &[]),
     );
-    drain(&stack, &[sender], Duration::from_secs(20)).await;
+
+    drain(stack, &[sender], Duration::from_secs(20)).await;
+
     assert_eq!(count(&stack.clients.sqs, &q.email_dlq).await, 0);
-    let log = deliveries(&stack, &t, &id).await;
+    let log = api.as_user(&u).delivery_log(&id).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["status"], "failed");
     assert!(
@@ -167,21 +164,23 @@ const THROTTLED: &str = r#"<ErrorResponse xmlns="http://ses.amazonaws.com/doc/20
 
 #[tokio::test]
 async fn throttling_and_server_errors_are_retried_then_dead_lettered() {
-    let stack = stack().await;
-    let q = queues(&stack, 2).await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 2).await;
     let fake_ses = Receiver::start(0).await.unwrap();
     fake_ses.script(&[Reply::Body(400, THROTTLED), Reply::Status(503)]);
-    let (u, t, _) = with_address(&stack, "throttled").await;
-    let created = create_for(&stack, &u, "info", "Later").await;
+    let (u, _) = with_address(&api, "throttled").await;
+    let created = api.as_admin().notify(&u, "info", "Later").await;
     let id = created["id"].as_str().unwrap().to_owned();
     let message = EmailMessage {
         to: format!("{u}@example.com"),
         notification: serde_json::from_value(created).unwrap(),
     };
-    send(&stack, &q.email, &serde_json::to_string(&message).unwrap()).await;
-    let app = app_with_ses(&stack, "EmailSenderFunction", &q, &[], &fake_ses.url(""));
-    let sender = consumer(&stack, "EmailSenderFunction", &q.email, app);
-    drain(&stack, &[sender], Duration::from_secs(30)).await;
+    send(stack, &q.email, &serde_json::to_string(&message).unwrap()).await;
+    let app = app_with_ses(stack, "EmailSenderFunction", &q, &[], &fake_ses.url(""));
+    let sender = consumer(stack, "EmailSenderFunction", &q.email, app);
+
+    drain(stack, &[sender], Duration::from_secs(30)).await;
 
     assert_eq!(
         fake_ses.received().len(),
@@ -193,7 +192,7 @@ async fn throttling_and_server_errors_are_retried_then_dead_lettered() {
         1,
         "then dead-lettered"
     );
-    let log = deliveries(&stack, &t, &id).await;
+    let log = api.as_user(&u).delivery_log(&id).await;
     assert_eq!(log.len(), 2, "{log:?}");
     assert!(log.iter().all(|a| a["status"] == "retrying"));
     assert!(

@@ -10,13 +10,24 @@ use meterbell::analytics::consumer::usage_consumer;
 use meterbell_dev::poller::Consumer;
 use meterbell_dev::stack::LocalStack;
 use meterbell_dev::template::QueueSource;
-use meterbell_dev::testing::{app, app_with, request, stack, token, unique_user};
+use meterbell_dev::testing::{app, app_with, unique_user};
 use serde_json::{json, Value};
 
+use crate::helpers::{TestApi, UsageEventBuilder};
+
+/// A request of two minutes ago without the optional endpoint and token counts.
 fn event(id: &str, user: &str, credits: i64) -> Value {
-    json!({"event_id": id, "user_id": user, "timestamp": (Utc::now() - Duration::minutes(2)).to_rfc3339(),
-           "kind": "request", "provider": "openai", "model": "gpt-4o", "status_code": 200, "latency_ms": 120,
-           "credits": credits, "cost_usd": 0.002})
+    UsageEventBuilder::request()
+        .id(id)
+        .user(user)
+        .at(Utc::now() - Duration::minutes(2))
+        .latency_ms(120)
+        .credits(credits)
+        .cost("0.002")
+        .without("endpoint")
+        .without("input_tokens")
+        .without("output_tokens")
+        .build()
 }
 
 /// A private queue with a one-second visibility timeout, so retries happen within the test.
@@ -86,16 +97,9 @@ async fn drain(stack: &LocalStack, c: &Consumer) {
     }
 }
 
-async fn requests_of(stack: &LocalStack, user: &str) -> (i64, i64) {
-    let r = request(
-        stack,
-        "GET",
-        "/prod/api/v1/analytics/summary?days=1",
-        Some(&token(user, &[])),
-        None,
-    )
-    .await
-    .unwrap();
+/// The user's (requests, credits) of the last day, from the summary route.
+async fn requests_of(api: &TestApi, user: &str) -> (i64, i64) {
+    let r = api.as_user(user).summary("days=1").await;
     (
         r.json["usage"]["total_requests"].as_i64().unwrap(),
         r.json["usage"]["total_credits"].as_i64().unwrap(),
@@ -116,34 +120,38 @@ async fn send(stack: &LocalStack, queue: &str, body: &str) {
 
 #[tokio::test]
 async fn a_message_delivered_twice_is_counted_once() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
     let user = unique_user("twice");
-    let q = queue(&stack).await;
+    let q = queue(stack).await;
     let body = json!([
         event(&format!("{user}-a"), &user, 1),
         event(&format!("{user}-b"), &user, 2),
         event(&format!("{user}-c"), &user, 4)
     ])
     .to_string();
-    send(&stack, &q, &body).await;
-    send(&stack, &q, &body).await;
-    drain(&stack, &consumer(app(&stack, "UsageConsumerFunction"), &q)).await;
-    assert_eq!(requests_of(&stack, &user).await, (3, 7));
+    send(stack, &q, &body).await;
+    send(stack, &q, &body).await;
+
+    drain(stack, &consumer(app(stack, "UsageConsumerFunction"), &q)).await;
+
+    assert_eq!(requests_of(&api, &user).await, (3, 7));
 }
 
 #[tokio::test]
 async fn a_failed_batch_is_retried_and_an_event_written_before_a_crash_counts_once() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
     let user = unique_user("retry");
-    let q = queue(&stack).await;
+    let q = queue(stack).await;
     let (first, second) = (
         event(&format!("{user}-1"), &user, 10),
         event(&format!("{user}-2"), &user, 20),
     );
-    send(&stack, &q, &json!([first.clone(), second]).to_string()).await;
+    send(stack, &q, &json!([first.clone(), second]).to_string()).await;
     // An attempt that cannot reach its rollups table fails the whole message back to the queue.
     let broken = app_with(
-        &stack,
+        stack,
         "UsageConsumerFunction",
         &[("ROLLUPS_TABLE", "NoSuchTable")],
     )
@@ -154,41 +162,41 @@ async fn a_failed_batch_is_retried_and_an_event_written_before_a_crash_counts_on
         .unwrap();
     assert_eq!((received, failed), (1, 1));
     // Meanwhile the first event was recorded by an attempt that crashed before deleting its message.
-    let ingest = request(
-        &stack,
-        "POST",
-        "/prod/api/v1/usage/events",
-        Some(&token("svc", &["service"])),
-        Some(&json!([first]).to_string()),
-    )
-    .await
-    .unwrap();
+    let ingest = api
+        .as_caller("svc", &["service"])
+        .post_events(&json!([first]))
+        .await;
     assert_eq!(ingest.json["accepted"], 1);
-    drain(&stack, &consumer(app(&stack, "UsageConsumerFunction"), &q)).await;
-    assert_eq!(requests_of(&stack, &user).await, (2, 30));
+
+    drain(stack, &consumer(app(stack, "UsageConsumerFunction"), &q)).await;
+
+    assert_eq!(requests_of(&api, &user).await, (2, 30));
 }
 
 #[tokio::test]
 async fn malformed_messages_are_dead_lettered_with_their_reason_without_blocking_the_batch() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
     let user = unique_user("mixed");
-    let q = queue(&stack).await;
+    let q = queue(stack).await;
     let marker = format!("{user}-bad");
-    send(&stack, &q, &format!("not json {marker}")).await;
+    send(stack, &q, &format!("not json {marker}")).await;
     send(
-        &stack,
+        stack,
         &q,
         &event(&format!("{user}-ok"), &user, 5).to_string(),
     )
     .await;
     send(
-        &stack,
+        stack,
         &q,
         &json!({"event_id": marker, "user_id": user, "kind": "request"}).to_string(),
     )
     .await;
-    drain(&stack, &consumer(app(&stack, "UsageConsumerFunction"), &q)).await;
-    assert_eq!(requests_of(&stack, &user).await, (1, 5));
+
+    drain(stack, &consumer(app(stack, "UsageConsumerFunction"), &q)).await;
+
+    assert_eq!(requests_of(&api, &user).await, (1, 5));
 
     let dlq = stack
         .queue_url("UsageEventsDeadLetterQueue")
@@ -236,7 +244,8 @@ async fn malformed_messages_are_dead_lettered_with_their_reason_without_blocking
 
 #[tokio::test]
 async fn the_sample_sqs_event_is_consumed_without_failures() {
-    let stack = stack().await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
     let raw = std::fs::read_to_string(format!(
         "{}/events/usage-consumer.json",
         env!("CARGO_MANIFEST_DIR")
@@ -253,6 +262,8 @@ async fn the_sample_sqs_event_is_consumed_without_failures() {
         }
         record.body = Some(body.to_string());
     }
-    let response = usage_consumer(app(&stack, "UsageConsumerFunction"), event).await;
+
+    let response = usage_consumer(app(stack, "UsageConsumerFunction"), event).await;
+
     assert!(response.batch_item_failures.is_empty());
 }

@@ -2,43 +2,32 @@
 //! Webhooks signature and answers as scripted: signing, retries with growing delays, timeouts,
 //! the dead-letter queue, 410 disabling, redirects, and the SSRF guard.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use meterbell::notifications::delivery::WebhookMessage;
 use meterbell::notifications::store::accounts::Endpoint;
 use meterbell_dev::receiver::{verify, Receiver, Reply};
-use meterbell_dev::testing::{app_with, request_app, stack};
+use meterbell_dev::testing::unique_user;
 use serde_json::{json, Value};
-use support::{
-    accounts, app_for, call, consumer, count, create_for, deliveries, drain, pipeline, queues,
-    send, uid, user, whole_inbox, Queues,
+
+use crate::helpers::{
+    accounts, app_for, consumer, count, drain, pipeline, queues, send, uid, Queues, TestApi,
 };
 
 type Stack = meterbell_dev::stack::LocalStack;
 
-/// A user with one endpoint at a fresh receiver; returns (user, token, receiver, endpoint id).
-async fn subscribed(stack: &Stack, prefix: &str) -> (String, String, Receiver, String) {
-    let (u, t) = user(prefix);
+/// A user with one endpoint at a fresh receiver; returns (user, receiver, endpoint id).
+async fn subscribed(api: &TestApi, prefix: &str) -> (String, Receiver, String) {
+    let u = unique_user(prefix);
     let receiver = Receiver::start(0).await.unwrap();
-    let reply = call(
-        stack,
-        "POST",
-        "/webhooks",
-        Some(&t),
-        Some(json!({"url": receiver.url("/hooks/meterbell")})),
-    )
-    .await;
+    let reply = api
+        .as_user(&u)
+        .create_webhook(&json!({"url": receiver.url("/hooks/meterbell")}))
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.json);
     receiver.set_secret(reply.json["secret"].as_str().unwrap());
-    (
-        u,
-        t,
-        receiver,
-        reply.json["id"].as_str().unwrap().to_owned(),
-    )
+    (u, receiver, reply.json["id"].as_str().unwrap().to_owned())
 }
 
 async fn notify(stack: &Stack, q: &Queues, u: &str, title: &str) {
@@ -48,19 +37,21 @@ async fn notify(stack: &Stack, q: &Queues, u: &str, title: &str) {
     send(stack, &q.jobs, &job.to_string()).await;
 }
 
-async fn only_notification(stack: &Stack, t: &str) -> Value {
-    let inbox = whole_inbox(stack, t, "").await;
+async fn only_notification(api: &TestApi, u: &str) -> Value {
+    let inbox = api.as_user(u).whole_inbox("").await;
     assert_eq!(inbox.len(), 1);
     inbox[0].clone()
 }
 
 #[tokio::test]
 async fn a_webhook_arrives_signed_the_standard_webhooks_way() {
-    let stack = stack().await;
-    let q = queues(&stack, 3).await;
-    let (u, t, receiver, endpoint) = subscribed(&stack, "signed").await;
-    notify(&stack, &q, &u, "Low Credits").await;
-    drain(&stack, &pipeline(&stack, &q, &[]), Duration::from_secs(30)).await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let (u, receiver, endpoint) = subscribed(&api, "signed").await;
+    notify(stack, &q, &u, "Low Credits").await;
+
+    drain(stack, &pipeline(stack, &q, &[]), Duration::from_secs(30)).await;
 
     let got = receiver.received();
     assert_eq!(got.len(), 1);
@@ -70,7 +61,7 @@ async fn a_webhook_arrives_signed_the_standard_webhooks_way() {
         "the signature verifies with the secret shown at creation"
     );
     assert_eq!(r.path, "/hooks/meterbell");
-    let n = only_notification(&stack, &t).await;
+    let n = only_notification(&api, &u).await;
     // The id exactly as the API shows it (hyphenated), as the README documents.
     let shown = n["id"].as_str().unwrap();
     assert_eq!(r.id.as_deref(), Some(format!("msg_{shown}").as_str()));
@@ -92,7 +83,10 @@ async fn a_webhook_arrives_signed_the_standard_webhooks_way() {
     );
     assert!(!verify(&key, id, ts, &r.body, sig));
 
-    let log = deliveries(&stack, &t, n["id"].as_str().unwrap()).await;
+    let log = api
+        .as_user(&u)
+        .delivery_log(n["id"].as_str().unwrap())
+        .await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["channel"], "webhook");
     assert_eq!(log[0]["status"], "delivered");
@@ -103,13 +97,15 @@ async fn a_webhook_arrives_signed_the_standard_webhooks_way() {
 
 #[tokio::test]
 async fn a_failing_endpoint_is_retried_with_growing_delays_until_it_answers() {
-    let stack = stack().await;
-    let q = queues(&stack, 5).await;
-    let (u, t, receiver, _) = subscribed(&stack, "retried").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 5).await;
+    let (u, receiver, _) = subscribed(&api, "retried").await;
     receiver.script(&[Reply::Status(500), Reply::Status(503)]);
-    notify(&stack, &q, &u, "Retry").await;
-    let consumers = pipeline(&stack, &q, &[("WEBHOOK_RETRY_DELAYS", "1,3")]);
-    drain(&stack, &consumers, Duration::from_secs(40)).await;
+    notify(stack, &q, &u, "Retry").await;
+    let consumers = pipeline(stack, &q, &[("WEBHOOK_RETRY_DELAYS", "1,3")]);
+
+    drain(stack, &consumers, Duration::from_secs(40)).await;
 
     let got = receiver.received();
     assert_eq!(
@@ -122,8 +118,11 @@ async fn a_failing_endpoint_is_retried_with_growing_delays_until_it_answers() {
     assert!(first_gap >= Duration::from_millis(900), "{first_gap:?}");
     assert!(second_gap >= Duration::from_millis(2_900), "{second_gap:?}");
 
-    let n = only_notification(&stack, &t).await;
-    let log = deliveries(&stack, &t, n["id"].as_str().unwrap()).await;
+    let n = only_notification(&api, &u).await;
+    let log = api
+        .as_user(&u)
+        .delivery_log(n["id"].as_str().unwrap())
+        .await;
     let summary: Vec<(String, u64, u64)> = log
         .iter()
         .map(|a| {
@@ -147,20 +146,26 @@ async fn a_failing_endpoint_is_retried_with_growing_delays_until_it_answers() {
 
 #[tokio::test]
 async fn an_endpoint_that_does_not_answer_in_time_is_retried() {
-    let stack = stack().await;
-    let q = queues(&stack, 5).await;
-    let (u, t, receiver, _) = subscribed(&stack, "slow").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 5).await;
+    let (u, receiver, _) = subscribed(&api, "slow").await;
     receiver.script(&[Reply::Hang(Duration::from_secs(2))]);
-    notify(&stack, &q, &u, "Slow").await;
+    notify(stack, &q, &u, "Slow").await;
     let consumers = pipeline(
-        &stack,
+        stack,
         &q,
         &[("WEBHOOK_TIMEOUT_MS", "500"), ("WEBHOOK_RETRY_DELAYS", "1")],
     );
+
     let started = Instant::now();
-    drain(&stack, &consumers, Duration::from_secs(30)).await;
-    let n = only_notification(&stack, &t).await;
-    let log = deliveries(&stack, &t, n["id"].as_str().unwrap()).await;
+    drain(stack, &consumers, Duration::from_secs(30)).await;
+
+    let n = only_notification(&api, &u).await;
+    let log = api
+        .as_user(&u)
+        .delivery_log(n["id"].as_str().unwrap())
+        .await;
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0]["status"], "retrying");
     assert_eq!(log[0]["http_status"], Value::Null);
@@ -174,18 +179,23 @@ async fn an_endpoint_that_does_not_answer_in_time_is_retried() {
 
 #[tokio::test]
 async fn an_endpoint_that_keeps_failing_ends_in_the_dead_letter_queue() {
-    let stack = stack().await;
-    let q = queues(&stack, 3).await;
-    let (u, t, receiver, _) = subscribed(&stack, "dead").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let (u, receiver, _) = subscribed(&api, "dead").await;
     receiver.script(&[Reply::Status(500); 6]);
-    notify(&stack, &q, &u, "Dead").await;
-    let consumers = pipeline(&stack, &q, &[("WEBHOOK_RETRY_DELAYS", "1")]);
-    drain(&stack, &consumers, Duration::from_secs(40)).await;
+    notify(stack, &q, &u, "Dead").await;
+    let consumers = pipeline(stack, &q, &[("WEBHOOK_RETRY_DELAYS", "1")]);
+
+    drain(stack, &consumers, Duration::from_secs(40)).await;
 
     assert_eq!(receiver.received().len(), 3, "maxReceiveCount attempts");
     assert_eq!(count(&stack.clients.sqs, &q.webhook_dlq).await, 1);
-    let n = only_notification(&stack, &t).await;
-    let log = deliveries(&stack, &t, n["id"].as_str().unwrap()).await;
+    let n = only_notification(&api, &u).await;
+    let log = api
+        .as_user(&u)
+        .delivery_log(n["id"].as_str().unwrap())
+        .await;
     assert_eq!(log.len(), 3);
     assert!(log
         .iter()
@@ -194,50 +204,64 @@ async fn an_endpoint_that_keeps_failing_ends_in_the_dead_letter_queue() {
 
 #[tokio::test]
 async fn a_410_disables_the_endpoint_and_is_not_retried() {
-    let stack = stack().await;
-    let q = queues(&stack, 5).await;
-    let (u, t, receiver, endpoint) = subscribed(&stack, "gone").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 5).await;
+    let (u, receiver, endpoint) = subscribed(&api, "gone").await;
     receiver.script(&[Reply::Status(410)]);
-    notify(&stack, &q, &u, "Gone").await;
-    let consumers = pipeline(&stack, &q, &[("WEBHOOK_RETRY_DELAYS", "1")]);
-    drain(&stack, &consumers, Duration::from_secs(30)).await;
+    notify(stack, &q, &u, "Gone").await;
+    let consumers = pipeline(stack, &q, &[("WEBHOOK_RETRY_DELAYS", "1")]);
+
+    drain(stack, &consumers, Duration::from_secs(30)).await;
+
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(receiver.received().len(), 1);
 
-    let list = call(&stack, "GET", "/webhooks", Some(&t), None).await;
+    let list = api.as_user(&u).webhooks("").await;
     let e = &list.json["webhooks"][0];
     assert_eq!(e["id"], endpoint.as_str());
     assert_eq!(e["enabled"], false);
     assert!(e["disabled_reason"].as_str().unwrap().contains("410"));
-    let n = only_notification(&stack, &t).await;
-    let log = deliveries(&stack, &t, n["id"].as_str().unwrap()).await;
+    let n = only_notification(&api, &u).await;
+    let log = api
+        .as_user(&u)
+        .delivery_log(n["id"].as_str().unwrap())
+        .await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["status"], "failed");
     assert_eq!(log[0]["http_status"], 410);
 
     // A disabled endpoint gets nothing more.
-    notify(&stack, &q, &u, "After").await;
-    drain(&stack, &consumers, Duration::from_secs(30)).await;
+    notify(stack, &q, &u, "After").await;
+
+    drain(stack, &consumers, Duration::from_secs(30)).await;
+
     assert_eq!(receiver.received().len(), 1);
 }
 
 #[tokio::test]
 async fn a_redirect_is_not_followed_and_counts_as_a_failure() {
-    let stack = stack().await;
-    let q = queues(&stack, 5).await;
-    let (u, t, receiver, _) = subscribed(&stack, "redirect").await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 5).await;
+    let (u, receiver, _) = subscribed(&api, "redirect").await;
     receiver.script(&[Reply::Redirect(307, "/elsewhere")]);
-    notify(&stack, &q, &u, "Moved").await;
-    let consumers = pipeline(&stack, &q, &[("WEBHOOK_RETRY_DELAYS", "1")]);
-    drain(&stack, &consumers, Duration::from_secs(30)).await;
+    notify(stack, &q, &u, "Moved").await;
+    let consumers = pipeline(stack, &q, &[("WEBHOOK_RETRY_DELAYS", "1")]);
+
+    drain(stack, &consumers, Duration::from_secs(30)).await;
+
     let paths: Vec<String> = receiver.received().iter().map(|r| r.path.clone()).collect();
     assert_eq!(
         paths,
         ["/hooks/meterbell", "/hooks/meterbell"],
         "never /elsewhere"
     );
-    let n = only_notification(&stack, &t).await;
-    let log = deliveries(&stack, &t, n["id"].as_str().unwrap()).await;
+    let n = only_notification(&api, &u).await;
+    let log = api
+        .as_user(&u)
+        .delivery_log(n["id"].as_str().unwrap())
+        .await;
     assert_eq!(log[0]["status"], "retrying");
     assert_eq!(log[0]["http_status"], 307);
     assert_eq!(log[1]["status"], "delivered");
@@ -264,9 +288,10 @@ async fn loopback_name() -> Option<String> {
 
 #[tokio::test]
 async fn private_loopback_and_metadata_targets_are_refused_unless_the_deployment_opts_in() {
-    let stack = stack().await;
-    let q = queues(&stack, 3).await;
-    let (u, t) = user("ssrf");
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let u = unique_user("ssrf");
     let receiver = Receiver::start(0).await.unwrap();
     let port = receiver.addr.port();
     let mut urls = vec![
@@ -282,34 +307,25 @@ async fn private_loopback_and_metadata_targets_are_refused_unless_the_deployment
         urls.push(format!("https://{name}:{port}/"));
     }
     // The route refuses them outright.
-    let create = app_with(
-        &stack,
+    let strict = api.function_with(
         "WebhooksCreateFunction",
         &[("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")],
-    )
-    .unwrap();
-    let function = stack.template.function("WebhooksCreateFunction").unwrap();
+    );
     for url in urls
         .iter()
         .filter(|u| !name.as_ref().is_some_and(|n| u.contains(n.as_str())))
     {
-        let reply = request_app(
-            create.clone(),
-            function,
-            "POST",
-            "/prod/api/v1/webhooks",
-            Some(&t),
-            Some(&json!({"url": url}).to_string()),
-        )
-        .await
-        .unwrap();
+        let reply = strict
+            .as_user(&u)
+            .create_webhook(&json!({"url": url}))
+            .await;
         assert_eq!(reply.status, 400, "{url}: {}", reply.json);
         assert_eq!(reply.json["error"]["field"], "url");
     }
     // Endpoints stored before (or behind a name that now resolves inward) are refused at
     // delivery: logged once as refused, never retried, nothing reaches the receiver.
-    let store = accounts(&stack);
-    let n = create_for(&stack, &u, "info", "probe").await;
+    let store = accounts(stack);
+    let n = api.as_admin().notify(&u, "info", "probe").await;
     let view: meterbell::notifications::notification::NotificationView =
         serde_json::from_value(n.clone()).unwrap();
     for url in &urls {
@@ -328,23 +344,28 @@ async fn private_loopback_and_metadata_targets_are_refused_unless_the_deployment
             endpoint_id: endpoint.id.clone(),
             notification: view.clone(),
         };
-        send(&stack, &q.webhook, &serde_json::to_string(&msg).unwrap()).await;
+        send(stack, &q.webhook, &serde_json::to_string(&msg).unwrap()).await;
     }
     let sender = consumer(
-        &stack,
+        stack,
         "WebhookSenderFunction",
         &q.webhook,
         app_for(
-            &stack,
+            stack,
             "WebhookSenderFunction",
             &q,
             &[("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")],
         ),
     );
-    drain(&stack, &[sender], Duration::from_secs(30)).await;
+
+    drain(stack, &[sender], Duration::from_secs(30)).await;
+
     assert!(receiver.received().is_empty());
     assert_eq!(count(&stack.clients.sqs, &q.webhook_dlq).await, 0);
-    let log = deliveries(&stack, &t, n["id"].as_str().unwrap()).await;
+    let log = api
+        .as_user(&u)
+        .delivery_log(n["id"].as_str().unwrap())
+        .await;
     assert_eq!(log.len(), urls.len(), "{log:?}");
     for attempt in &log {
         assert_eq!(attempt["status"], "refused", "{attempt}");
@@ -363,19 +384,16 @@ async fn private_loopback_and_metadata_targets_are_refused_unless_the_deployment
 
 #[tokio::test]
 async fn metadata_addresses_are_refused_even_where_private_targets_are_allowed() {
-    let stack = stack().await;
-    let q = queues(&stack, 3).await;
-    let (u, t) = user("metadata");
-    let reply = call(
-        &stack,
-        "POST",
-        "/webhooks",
-        Some(&t),
-        Some(json!({"url": "http://169.254.169.254/latest/meta-data/"})),
-    )
-    .await;
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let u = unique_user("metadata");
+    let reply = api
+        .as_user(&u)
+        .create_webhook(&json!({"url": "http://169.254.169.254/latest/meta-data/"}))
+        .await;
     assert_eq!(reply.status, 400);
-    let n = create_for(&stack, &u, "info", "probe").await;
+    let n = api.as_admin().notify(&u, "info", "probe").await;
     let endpoint = Endpoint {
         id: Endpoint::new_id(),
         user_id: uid(&u),
@@ -386,20 +404,25 @@ async fn metadata_addresses_are_refused_even_where_private_targets_are_allowed()
         disabled_reason: None,
         created_at: chrono::Utc::now(),
     };
-    accounts(&stack).create_endpoint(&endpoint).await.unwrap();
+    accounts(stack).create_endpoint(&endpoint).await.unwrap();
     let msg = WebhookMessage {
         endpoint_id: endpoint.id,
         notification: serde_json::from_value(n.clone()).unwrap(),
     };
-    send(&stack, &q.webhook, &serde_json::to_string(&msg).unwrap()).await;
+    send(stack, &q.webhook, &serde_json::to_string(&msg).unwrap()).await;
     let sender = consumer(
-        &stack,
+        stack,
         "WebhookSenderFunction",
         &q.webhook,
-        app_for(&stack, "WebhookSenderFunction", &q, &[]),
+        app_for(stack, "WebhookSenderFunction", &q, &[]),
     );
-    drain(&stack, &[sender], Duration::from_secs(20)).await;
-    let log = deliveries(&stack, &t, n["id"].as_str().unwrap()).await;
+
+    drain(stack, &[sender], Duration::from_secs(20)).await;
+
+    let log = api
+        .as_user(&u)
+        .delivery_log(n["id"].as_str().unwrap())
+        .await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["status"], "refused");
 }

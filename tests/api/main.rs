@@ -1,0 +1,21 @@
+//! The integration tests, one crate (one link instead of one per file): every route and consumer
+//! of template.yaml called in-process against DynamoDB Local and moto, as `make dev` serves them.
+//! `helpers` holds the typed client and the fixtures they share.
+
+mod helpers;
+
+mod analytics;
+mod email_delivery;
+mod identity;
+mod ingest;
+mod local_runner;
+mod notification_dispatch;
+mod notification_events;
+mod notification_settings;
+mod notifications_counting;
+mod notifications_inbox;
+mod queue_poller;
+mod template;
+mod unread_count;
+mod usage_consumer;
+mod webhook_delivery;
