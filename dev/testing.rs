@@ -10,7 +10,7 @@ use meterbell::App;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::local_api::{LocalResponse, Router};
+use crate::local_api::LocalResponse;
 use crate::stack::{Clients, Endpoints, LocalStack};
 use crate::template::{Resolver, Template};
 use crate::tokens::{mint, DEV_CURSOR_SECRET, DEV_JWT_SECRET};
@@ -143,25 +143,6 @@ impl From<LocalResponse> for Reply {
     }
 }
 
-/// Sends a request through the template's routes, in-process.
-pub async fn request(
-    stack: &LocalStack,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Result<Reply> {
-    let router = Router::from_stack(stack)?;
-    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-    if let Some(t) = token {
-        headers.push(("authorization".to_owned(), format!("Bearer {t}")));
-    }
-    Ok(router
-        .handle(method, path, &headers, body.unwrap_or("").as_bytes())
-        .await
-        .into())
-}
-
 /// The [`App`] of function `logical_id` with some environment variables replaced, e.g. another
 /// JWT algorithm or key.
 pub fn app_with(
@@ -184,67 +165,4 @@ pub fn app_with(
         stack.clients.sqs.clone(),
         stack.clients.ses.clone(),
     )?)
-}
-
-/// Sends a request with raw headers to one function's route, served by `app`.
-pub async fn request_to(
-    app: Arc<App>,
-    function: &crate::template::Function,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Result<Reply> {
-    let handler = match meterbell::functions::by_binary(&function.binary) {
-        Some(meterbell::functions::Handler::Http(h)) => h,
-        _ => anyhow::bail!("{} is not an HTTP function", function.logical_id),
-    };
-    let routes = function
-        .routes
-        .iter()
-        .map(|r| crate::local_api::Route::new(&r.method, &r.path, handler, app.clone()))
-        .collect();
-    let router = Router {
-        stage: "prod".into(),
-        routes,
-        cors: vec![],
-    };
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    Ok(router.handle(method, path, &headers, b"").await.into())
-}
-
-/// Sends a request with headers and a body to one function's route, served by `app` (e.g. an
-/// [`app_with`] of other settings).
-pub async fn request_app(
-    app: Arc<App>,
-    function: &crate::template::Function,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Result<Reply> {
-    let handler = match meterbell::functions::by_binary(&function.binary) {
-        Some(meterbell::functions::Handler::Http(h)) => h,
-        _ => anyhow::bail!("{} is not an HTTP function", function.logical_id),
-    };
-    let routes = function
-        .routes
-        .iter()
-        .map(|r| crate::local_api::Route::new(&r.method, &r.path, handler, app.clone()))
-        .collect();
-    let router = Router {
-        stage: "prod".into(),
-        routes,
-        cors: vec![],
-    };
-    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-    if let Some(t) = token {
-        headers.push(("authorization".to_owned(), format!("Bearer {t}")));
-    }
-    Ok(router
-        .handle(method, path, &headers, body.unwrap_or("").as_bytes())
-        .await
-        .into())
 }
