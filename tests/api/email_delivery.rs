@@ -4,13 +4,16 @@
 use std::time::Duration;
 
 use meterbell::notifications::delivery::EmailMessage;
+use meterbell_dev::poller::Consumer;
 use meterbell_dev::receiver::{Receiver, Reply};
+use meterbell_dev::stack::LocalStack;
 use meterbell_dev::testing::unique_user;
 use meterbell_dev::tokens::DEV_EMAIL_SENDER;
 use serde_json::json;
 
 use crate::helpers::{
-    app_for, app_with_ses, consumer, count, drain, emails_to, pipeline, queues, send, TestApi,
+    app_for, app_with_ses, consumer, count, drain, emails_to, pipeline, queues, send, Queues,
+    TestApi,
 };
 
 /// A new user with an email address in their preferences: (user, address).
@@ -78,12 +81,7 @@ async fn a_repeated_email_message_sends_once() {
     let body = serde_json::to_string(&message).unwrap();
     send(stack, &q.email, &body).await;
     send(stack, &q.email, &body).await;
-    let sender = consumer(
-        stack,
-        "EmailSenderFunction",
-        &q.email,
-        app_for(stack, "EmailSenderFunction", &q, &[]),
-    );
+    let sender = email_sender(stack, &q);
 
     drain(stack, &[sender], Duration::from_secs(20)).await;
 
@@ -138,12 +136,7 @@ async fn an_invalid_recipient_is_recorded_as_failed_and_not_retried() {
         notification: serde_json::from_value(created).unwrap(),
     };
     send(stack, &q.email, &serde_json::to_string(&message).unwrap()).await;
-    let sender = consumer(
-        stack,
-        "EmailSenderFunction",
-        &q.email,
-        app_for(stack, "EmailSenderFunction", &q, &[]),
-    );
+    let sender = email_sender(stack, &q);
 
     drain(stack, &[sender], Duration::from_secs(20)).await;
 
@@ -201,4 +194,14 @@ async fn throttling_and_server_errors_are_retried_then_dead_lettered() {
     );
     assert_eq!(log[0]["attempt"], 1);
     assert_eq!(log[1]["attempt"], 2);
+}
+
+/// The email sender as the template configures it, on the test queues.
+fn email_sender(stack: &LocalStack, q: &Queues) -> Consumer {
+    consumer(
+        stack,
+        "EmailSenderFunction",
+        &q.email,
+        app_for(stack, "EmailSenderFunction", q, &[]),
+    )
 }

@@ -13,7 +13,7 @@ use meterbell_dev::template::QueueSource;
 use meterbell_dev::testing::{app, app_with, unique_user};
 use serde_json::{json, Value};
 
-use crate::helpers::{TestApi, UsageEventBuilder};
+use crate::helpers::{send, TestApi, UsageEventBuilder};
 
 /// A request of two minutes ago without the optional endpoint and token counts.
 fn event(id: &str, user: &str, credits: i64) -> Value {
@@ -104,18 +104,6 @@ async fn requests_of(api: &TestApi, user: &str) -> (i64, i64) {
         r.json["usage"]["total_requests"].as_i64().unwrap(),
         r.json["usage"]["total_credits"].as_i64().unwrap(),
     )
-}
-
-async fn send(stack: &LocalStack, queue: &str, body: &str) {
-    stack
-        .clients
-        .sqs
-        .send_message()
-        .queue_url(queue)
-        .message_body(body)
-        .send()
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
