@@ -213,6 +213,7 @@ pub async fn seed_notifications(
                 &CheckedUpdate {
                     email_address: Some(Some(address)),
                     switches: vec![],
+                    low_credit_threshold: None,
                 },
             )
             .await?;

@@ -122,6 +122,24 @@ async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), 
     Err(StoreError::Contention(format!("low-credit alert of {user}")).into())
 }
 
+/// Sets (`Some`) or clears (`None`) a user's own low-credit threshold where the evaluation after
+/// ingest reads it: beside the user's credit totals, so it costs no extra read.
+pub async fn set_low_credit_threshold(
+    app: &App,
+    user: &UserId,
+    threshold: Option<i64>,
+) -> Result<(), ApiError> {
+    let r = &app.config().resources;
+    let store = UsageStore::new(
+        app.dynamodb().await.clone(),
+        None,
+        Some(require(&r.rollups_table, "ROLLUPS_TABLE")?),
+        app.config().retention_days,
+    );
+    store.set_credit_threshold(user, threshold).await?;
+    Ok(())
+}
+
 /// The built-in notification for one payment event. Its `job_id` derives from the event id, so
 /// however often the event is delivered, the dispatcher notifies once.
 pub fn payment_job(

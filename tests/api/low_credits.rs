@@ -224,3 +224,67 @@ async fn the_queue_door_alerts_too_and_a_jump_to_zero_sends_only_the_error() {
         json!({"credits_remaining": -20, "threshold": 1000})
     );
 }
+
+#[tokio::test]
+async fn a_users_own_threshold_and_the_deployments_default_are_each_respected() {
+    let t = Alerts::with(&[("LOW_CREDIT_THRESHOLD", "200")]).await;
+    let own = unique_user("low-own");
+    let default = unique_user("low-default");
+    let reply = t
+        .api
+        .as_user(&own)
+        .update_preferences(&json!({"low_credit_threshold": 5000}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["low_credit_threshold"], 5000);
+
+    t.post(&[purchase(&own, 6_000), purchase(&default, 6_000)])
+        .await;
+    t.post(&[usage(&own, 1_500), usage(&default, 5_850)]).await;
+
+    let mine = t.alerts(&own).await;
+    assert_eq!(titles(&mine), ["Low Credits"]);
+    assert_eq!(
+        mine[0]["data"],
+        json!({"credits_remaining": 4500, "threshold": 5000})
+    );
+    let theirs = t.alerts(&default).await;
+    assert_eq!(titles(&theirs), ["Low Credits"]);
+    assert_eq!(
+        theirs[0]["data"],
+        json!({"credits_remaining": 150, "threshold": 200})
+    );
+}
+
+#[tokio::test]
+async fn the_threshold_preference_is_shown_reset_by_null_and_checked() {
+    let api = TestApi::spawn().await;
+    let u = unique_user("low-prefs");
+    let me = api.as_user(&u);
+    assert_eq!(
+        me.preferences("").await.json["low_credit_threshold"],
+        Value::Null
+    );
+
+    let set = me
+        .update_preferences(&json!({"low_credit_threshold": 0}))
+        .await;
+    assert_eq!(set.status, 200, "{}", set.json);
+    assert_eq!(me.preferences("").await.json["low_credit_threshold"], 0);
+    let reset = me
+        .update_preferences(&json!({"low_credit_threshold": null}))
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.json);
+    assert_eq!(
+        me.preferences("").await.json["low_credit_threshold"],
+        Value::Null
+    );
+
+    for bad in [json!(-1), json!(1_000_000_001), json!(2.5), json!("500")] {
+        let reply = me
+            .update_preferences(&json!({"low_credit_threshold": bad}))
+            .await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.json);
+        assert_eq!(reply.json["error"]["field"], "low_credit_threshold");
+    }
+}

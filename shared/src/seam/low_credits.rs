@@ -16,7 +16,7 @@ use crate::platform::domain::UserId;
 /// The deployment's default threshold when the template parameter is not set (seed 000).
 pub const DEFAULT_THRESHOLD: i64 = 1_000;
 /// The largest threshold a deployment or a user may set.
-pub const MAX_THRESHOLD: i64 = 1_000_000_000;
+pub const MAX_THRESHOLD: i64 = crate::notifications::preferences::MAX_LOW_CREDIT_THRESHOLD;
 /// Re-arming needs the balance this fraction of the threshold above it (10%, at least 1 credit).
 pub const REARM_MARGIN_DIVISOR: i64 = 10;
 

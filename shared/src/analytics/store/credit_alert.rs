@@ -98,4 +98,30 @@ impl UsageStore {
         }
         Ok(written.is_some())
     }
+
+    /// Sets (`Some`) or removes (`None`) the user's own low-credit threshold.
+    pub async fn set_credit_threshold(
+        &self,
+        user: &UserId,
+        threshold: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(self.rollups_table()?)
+            .key(PK, s(user_totals_pk(user.as_str())))
+            .key(SK, s(TOTALS_SK))
+            .expression_attribute_names("#th", THRESHOLD);
+        let update = match threshold {
+            Some(t) => update
+                .update_expression("SET #th = :th")
+                .expression_attribute_values(":th", num(t)),
+            None => update.update_expression("REMOVE #th"),
+        };
+        update
+            .send()
+            .await
+            .map_err(sdk("UpdateItem credit threshold"))?;
+        Ok(())
+    }
 }
