@@ -1,6 +1,7 @@
 //! Demo data for `make dev`, written through the same adapters the functions use: a few unread
 //! notifications and 90 days of usage for `demo-user` (plus three more users for the admin
-//! views). Event ids are deterministic, so loading twice counts nothing twice.
+//! views), leaving the demo user's balance low so the system sends its "Low Credits" warning.
+//! Event ids are deterministic, so loading twice counts nothing twice.
 
 use anyhow::Result;
 use chrono::{Duration, DurationRound, Utc};
@@ -132,12 +133,6 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
                 None,
             ),
             (
-                NotificationType::Warning,
-                "Low Credits",
-                "Your credit balance is low (500 credits remaining).",
-                Some(json!({"credits_remaining": 500})),
-            ),
-            (
                 NotificationType::Success,
                 "Payment successful",
                 "We received your payment of $50.00.",
@@ -184,6 +179,37 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
         "demo data: {loaded} usage events over {DAYS} days for {DEMO_USER} and {} more users",
         OTHER_USERS.len()
     );
+    low_balance(stack, &usage, window).await
+}
+
+/// The demo user's balance after the seed, below the default threshold of 1,000.
+const DEMO_BALANCE: i64 = 500;
+
+/// Brings the demo user's balance to [`DEMO_BALANCE`] with one more event, then checks it as
+/// every ingest does: the system itself queues the "Low Credits" warning, which the dispatcher
+/// delivers to the inbox, by email and by webhook once `make dev` serves.
+async fn low_balance(stack: &LocalStack, usage: &UsageStore, window: Window) -> Result<()> {
+    let user = UserId::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
+    let adjust = DEMO_BALANCE - usage.credit_totals(&user).await?.balance();
+    let at = (Utc::now() - Duration::minutes(5)).to_rfc3339();
+    let raw = if adjust >= 0 {
+        json!({"event_id": "demo-demo-user-top-up", "user_id": DEMO_USER, "timestamp": at,
+            "kind": "payment", "status": "succeeded", "amount_usd": 10, "credits": adjust})
+    } else {
+        json!({"event_id": "demo-demo-user-top-up", "user_id": DEMO_USER, "timestamp": at,
+            "kind": "request", "provider": "openai", "model": "gpt-4o",
+            "status_code": 200, "latency_ms": 900, "credits": -adjust, "cost_usd": 0})
+    };
+    let event = UsageEvent::parse(&raw, window).map_err(|r| anyhow::anyhow!("{r:?}"))?;
+    usage.record(std::slice::from_ref(&event)).await?;
+    let function = stack
+        .template
+        .function("UsageIngestFunction")
+        .ok_or_else(|| anyhow::anyhow!("no UsageIngestFunction in template.yaml"))?;
+    let app = stack.app_for(function)?;
+    meterbell::seam::watch_credits(&app, usage, &[event])
+        .await
+        .map_err(|e| anyhow::anyhow!("checking the demo balance: {e}"))?;
     Ok(())
 }
 
@@ -213,6 +239,7 @@ pub async fn seed_notifications(
                 &CheckedUpdate {
                     email_address: Some(Some(address)),
                     switches: vec![],
+                    low_credit_threshold: None,
                 },
             )
             .await?;

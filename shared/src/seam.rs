@@ -1,12 +1,19 @@
 //! Where the two halves meet. The analytics half records what happened and knows nothing of
 //! notifications; what in its data needs a person's attention becomes a notification job here,
-//! and only here. Today: payment events (each one the built-in payment notification).
+//! and only here. Today: payment events (each one the built-in payment notification) and
+//! low balances (`low_credits`: one warning or error per crossing, evaluated after each ingest).
+
+pub mod low_credits;
+
+use std::collections::BTreeSet;
 
 use crate::analytics::event::{Detail, PaymentStatus, UsageEvent};
+use crate::analytics::store::UsageStore;
 use crate::notifications::jobs::NotificationJob;
 use crate::platform::app::App;
 use crate::platform::config::require;
 use crate::platform::domain::UserId;
+use crate::platform::dynamodb::StoreError;
 use crate::platform::error::ApiError;
 use crate::platform::sqs;
 
@@ -35,6 +42,101 @@ pub async fn announce_payments(app: &App, events: &[UsageEvent]) -> Result<(), A
         "NOTIFICATION_JOBS_QUEUE_URL",
     )?;
     sqs::send_json(app.sqs().await, queue, &jobs).await?;
+    Ok(())
+}
+
+/// Evaluates the low-credit alert of every user `events` touched, right after their ingest
+/// committed: one consistent read of each user's totals item (balance, alert state, threshold),
+/// and only when a level is crossed the job, then one conditional write of the state. The job
+/// goes out *before* the state moves: a crash in between leaves the state as it was, and the
+/// retried batch (all duplicates, still evaluated) queues the same job id again, which the
+/// dispatcher turns into the one notification. Writers racing on one user queue the same job id;
+/// the loser of the conditional write re-reads and finds nothing left to do.
+pub async fn watch_credits(
+    app: &App,
+    store: &UsageStore,
+    events: &[UsageEvent],
+) -> Result<(), ApiError> {
+    let users: Vec<&UserId> = events
+        .iter()
+        .map(|e| &e.user_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // A few users at a time: a batch of 100 users should not open 100 requests at once.
+    for group in users.chunks(8) {
+        futures::future::try_join_all(group.iter().map(|user| watch_user(app, store, user)))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Rounds of read-decide-write one user may take when other writers keep moving the state; each
+/// lost round means someone else advanced it, so a few always suffice.
+const MAX_ROUNDS: usize = 8;
+
+async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), ApiError> {
+    use low_credits::{decide, job, Level, Mark, Step};
+    for _ in 0..MAX_ROUNDS {
+        let standing = store.credit_standing(user).await?;
+        let mark = match &standing.alert_state {
+            None => Mark::default(),
+            Some(raw) => Mark {
+                level: Level::parse(raw).ok_or_else(|| {
+                    StoreError::Corrupt(format!("lc_state is not a level: {raw:?}"))
+                })?,
+                epoch: standing.alert_epoch,
+            },
+        };
+        let threshold = standing
+            .threshold
+            .unwrap_or(app.config().low_credit_threshold);
+        let balance = standing.totals.balance();
+        let (to, epoch) = match decide(balance, threshold, mark) {
+            Step::Stay => return Ok(()),
+            Step::Notify(level) => {
+                let queue = require(
+                    &app.config().resources.notification_jobs_queue_url,
+                    "NOTIFICATION_JOBS_QUEUE_URL",
+                )?;
+                let job = job(user, mark.epoch, level, balance, threshold);
+                sqs::send_json(app.sqs().await, queue, &[job]).await?;
+                (level, mark.epoch)
+            }
+            Step::Rearm => (Level::Armed, mark.epoch + 1),
+        };
+        let moved = store
+            .move_credit_alert(
+                user,
+                standing.alert_state.as_deref(),
+                mark.epoch,
+                to.as_str(),
+                epoch,
+            )
+            .await?;
+        if moved {
+            tracing::info!(user = %user, level = to.as_str(), epoch, balance, "low-credit alert state");
+            return Ok(());
+        }
+    }
+    Err(StoreError::Contention(format!("low-credit alert of {user}")).into())
+}
+
+/// Sets (`Some`) or clears (`None`) a user's own low-credit threshold where the evaluation after
+/// ingest reads it: beside the user's credit totals, so it costs no extra read.
+pub async fn set_low_credit_threshold(
+    app: &App,
+    user: &UserId,
+    threshold: Option<i64>,
+) -> Result<(), ApiError> {
+    let r = &app.config().resources;
+    let store = UsageStore::new(
+        app.dynamodb().await.clone(),
+        None,
+        Some(require(&r.rollups_table, "ROLLUPS_TABLE")?),
+        app.config().retention_days,
+    );
+    store.set_credit_threshold(user, threshold).await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod email_delivery;
 mod identity;
 mod ingest;
 mod local_runner;
+mod low_credits;
 mod notification_dispatch;
 mod notification_events;
 mod notification_settings;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::helpers::TestApi;
 
 #[tokio::test]
-async fn preferences_start_with_everything_on_and_no_address() {
+async fn preferences_start_with_everything_on_no_address_and_the_default_threshold() {
     let api = TestApi::spawn().await;
 
     let reply = api.as_user(&unique_user("fresh")).preferences("").await;
@@ -17,7 +17,7 @@ async fn preferences_start_with_everything_on_and_no_address() {
     let on = json!({"info": true, "warning": true, "error": true, "success": true});
     assert_eq!(
         reply.json,
-        json!({"email_address": null, "updated_at": null,
+        json!({"email_address": null, "updated_at": null, "low_credit_threshold": null,
                "channels": {"in_app": on, "email": on, "webhook": on}})
     );
 }

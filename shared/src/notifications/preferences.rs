@@ -110,10 +110,15 @@ impl Serialize for TypeSwitches {
 
 const CHANNELS: usize = Channel::ALL.len();
 
+/// The largest low-credit threshold a user may set.
+pub const MAX_LOW_CREDIT_THRESHOLD: i64 = 1_000_000_000;
+
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Preferences {
     pub email_address: Option<EmailAddress>,
     switches: [TypeSwitches; CHANNELS],
+    /// The user's own low-credit threshold; `None` follows the deployment's default.
+    pub low_credit_threshold: Option<i64>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -142,6 +147,7 @@ impl Preferences {
         PreferencesView {
             email_address: self.email_address.as_ref().map(|a| a.to_string()),
             channels: ChannelsView(self.switches),
+            low_credit_threshold: self.low_credit_threshold,
             updated_at: self
                 .updated_at
                 .map(crate::notifications::notification::timestamp),
@@ -154,6 +160,7 @@ impl Preferences {
 pub struct PreferencesView {
     pub email_address: Option<String>,
     pub channels: ChannelsView,
+    pub low_credit_threshold: Option<i64>,
     pub updated_at: Option<String>,
 }
 
@@ -186,6 +193,10 @@ pub struct PreferencesUpdate {
     /// error names the exact field (`channels.email.info`).
     #[serde(default)]
     pub channels: Option<BTreeMap<String, BTreeMap<String, bool>>>,
+    /// Credits; `null` returns to the deployment's default; absent leaves it. Any JSON value
+    /// here, so that a wrong one is refused naming this field.
+    #[serde(default, deserialize_with = "present")]
+    pub low_credit_threshold: Option<Option<serde_json::Value>>,
 }
 
 /// A checked update: the address parsed, the switches to set.
@@ -193,6 +204,8 @@ pub struct PreferencesUpdate {
 pub struct CheckedUpdate {
     pub email_address: Option<Option<EmailAddress>>,
     pub switches: Vec<(Channel, NotificationType, bool)>,
+    /// `Some(None)`: back to the deployment's default.
+    pub low_credit_threshold: Option<Option<i64>>,
 }
 
 impl PreferencesUpdate {
@@ -226,9 +239,27 @@ impl PreferencesUpdate {
                 switches.push((channel, kind, on));
             }
         }
+        let low_credit_threshold = match self.low_credit_threshold {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(raw)) => Some(Some(
+                raw.as_i64()
+                    .filter(|t| (0..=MAX_LOW_CREDIT_THRESHOLD).contains(t))
+                    .ok_or_else(|| {
+                        (
+                            "low_credit_threshold".to_owned(),
+                            format!(
+                                "low_credit_threshold must be a whole number of credits from 0 \
+                                 to {MAX_LOW_CREDIT_THRESHOLD}, or null for the default"
+                            ),
+                        )
+                    })?,
+            )),
+        };
         Ok(CheckedUpdate {
             email_address,
             switches,
+            low_credit_threshold,
         })
     }
 }
@@ -295,6 +326,27 @@ mod tests {
             .set(NotificationType::Info, false);
         assert_eq!(p.email_for(NotificationType::Info), None);
         assert!(p.email_for(NotificationType::Error).is_some());
+    }
+
+    #[test]
+    fn a_low_credit_threshold_is_a_whole_number_in_range_or_null() {
+        let check = |body: &str| {
+            serde_json::from_str::<PreferencesUpdate>(body)
+                .unwrap()
+                .check()
+                .map(|u| u.low_credit_threshold)
+        };
+        assert_eq!(check(r#"{}"#), Ok(None));
+        assert_eq!(check(r#"{"low_credit_threshold": null}"#), Ok(Some(None)));
+        assert_eq!(check(r#"{"low_credit_threshold": 0}"#), Ok(Some(Some(0))));
+        assert_eq!(
+            check(r#"{"low_credit_threshold": 1000000000}"#),
+            Ok(Some(Some(1_000_000_000)))
+        );
+        for bad in ["-1", "1000000001", "1.5", "10.0", "\"500\"", "true", "[1]"] {
+            let (field, _) = check(&format!(r#"{{"low_credit_threshold": {bad}}}"#)).unwrap_err();
+            assert_eq!(field, "low_credit_threshold", "{bad}");
+        }
     }
 
     #[test]

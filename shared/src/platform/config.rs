@@ -105,6 +105,9 @@ pub struct Config {
     /// Key that seals pagination cursors, so a forged or altered cursor is refused.
     pub cursor_secret: Vec<u8>,
     pub notifications: NotificationSettings,
+    /// Balance below which a user gets the "Low Credits" warning, unless they set their own
+    /// (template parameter `LowCreditThreshold`).
+    pub low_credit_threshold: i64,
 }
 
 impl Config {
@@ -183,7 +186,18 @@ impl Config {
         if notifications.webhook_timeout_ms == 0 {
             return Err(ConfigError("WEBHOOK_TIMEOUT_MS must be at least 1".into()));
         }
+        let low_credit_threshold = parse_number(
+            get("LOW_CREDIT_THRESHOLD"),
+            "LOW_CREDIT_THRESHOLD",
+            crate::seam::low_credits::DEFAULT_THRESHOLD,
+        )?;
+        if !(0..=crate::seam::low_credits::MAX_THRESHOLD).contains(&low_credit_threshold) {
+            return Err(ConfigError(
+                "LOW_CREDIT_THRESHOLD must be between 0 and 1000000000".into(),
+            ));
+        }
         Ok(Config {
+            low_credit_threshold,
             notifications,
             cursor_secret: cursor_secret.into_bytes(),
             jwt: JwtConfig {
@@ -294,6 +308,23 @@ mod tests {
             ("JWT_JWKS", "{}")
         ]))
         .is_err());
+    }
+
+    #[test]
+    fn the_low_credit_threshold_defaults_to_1000_and_is_checked() {
+        let with = |raw: &str| {
+            Config::from_lookup(lookup(&[
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("CURSOR_SECRET", "cursor-secret-cursor-secret-cursor-secret"),
+                ("LOW_CREDIT_THRESHOLD", raw),
+            ]))
+        };
+        assert_eq!(with("").unwrap().low_credit_threshold, 1_000);
+        assert_eq!(with("250").unwrap().low_credit_threshold, 250);
+        for bad in ["-1", "1000000001", "1.5", "lots"] {
+            let err = with(bad).unwrap_err();
+            assert!(err.to_string().contains("LOW_CREDIT_THRESHOLD"), "{err}");
+        }
     }
 
     #[test]

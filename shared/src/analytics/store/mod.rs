@@ -8,9 +8,12 @@
 //! written again. So a retry, a re-delivery, a concurrent writer or a crash between two calls
 //! can never count an event twice, and an accepted event is always in its rollups.
 
+mod credit_alert;
 pub mod events;
 mod reads;
 mod record;
+
+pub use credit_alert::CreditStanding;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

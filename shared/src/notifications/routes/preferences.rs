@@ -9,6 +9,7 @@ use crate::platform::app::App;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
 use crate::platform::http::{authenticate, json, object_body, HttpResponse, Params};
+use crate::seam;
 
 const MAX_BODY_BYTES: usize = 4 * 1024;
 
@@ -37,6 +38,11 @@ async fn put_preferences(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
     let update = update
         .check()
         .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    // The evaluation after ingest reads the threshold beside the credit totals: write it there
+    // first, so a failure here leaves the stored preferences unchanged and the PUT retryable.
+    if let Some(threshold) = update.low_credit_threshold {
+        seam::set_low_credit_threshold(app, &caller.user_id, threshold).await?;
+    }
     let prefs = store::accounts(app)
         .await?
         .update_preferences(&caller.user_id, &update)

@@ -1,7 +1,9 @@
 //! The AccountsTable, for notifications: preferences, webhook endpoints and delivery logs.
 //!
 //! Layout (partition `USER#<user>`):
-//! - `PREFS`: `email_address`, `email_<type>` and `webhook_<type>` switches, `updated_at`.
+//! - `PREFS`: `email_address`, `email_<type>` and `webhook_<type>` switches,
+//!   `low_credit_threshold` (shown; the copy the check reads is beside the credit totals),
+//!   `updated_at`.
 //! - `WEBHOOK#<id>`: one endpoint (`url`, `secret`, `enabled`, ...); `WEBHOOKS` counts them.
 //! - `DELIVERY#<notification>#<uuid v7>`: one delivery attempt, in attempt order.
 //! - `DELIVERED#<notification>#<target>`: the notification reached that target; a repeated

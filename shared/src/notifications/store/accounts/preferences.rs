@@ -30,6 +30,7 @@ impl Accounts {
                 }
             }
         }
+        p.low_credit_threshold = item.opt_int("low_credit_threshold")?;
         p.updated_at = item.opt_time("updated_at")?;
         Ok(p)
     }
@@ -55,6 +56,18 @@ impl Accounts {
                 names.insert("#email".into(), "email_address".into());
                 values.insert(":email".into(), s(address.as_str()));
                 sets.push("#email = :email".into());
+            }
+        }
+        match update.low_credit_threshold {
+            None => {}
+            Some(None) => {
+                names.insert("#lct".into(), "low_credit_threshold".into());
+                removes.push("#lct".to_owned());
+            }
+            Some(Some(t)) => {
+                names.insert("#lct".into(), "low_credit_threshold".into());
+                values.insert(":lct".into(), num(t));
+                sets.push("#lct = :lct".into());
             }
         }
         for (i, (channel, kind, on)) in update.switches.iter().enumerate() {
