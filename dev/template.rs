@@ -7,6 +7,9 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_yaml::Value;
 
+/// The environment variable that tells the one Lambda binary which handler a function runs.
+pub const FUNCTION_SELECTOR: &str = "MB_FUNCTION";
+
 /// The parts of the template the local stack uses.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -47,7 +50,8 @@ pub struct Queue {
 #[derive(Debug, Clone)]
 pub struct Function {
     pub logical_id: String,
-    /// `Metadata.BuildProperties.Binary`: the binary in `functions/`, and the handler's name.
+    /// `Environment.Variables.MB_FUNCTION`: the handler the one Lambda binary runs for this
+    /// function (a name of `meterbell::handlers::FUNCTIONS`).
     pub binary: String,
     pub env: BTreeMap<String, Value>,
     pub routes: Vec<Route>,
@@ -111,7 +115,7 @@ impl Template {
                     queues.push(parse_queue(&id, &props).with_context(|| id.clone())?)
                 }
                 Some("AWS::Serverless::Function") => functions
-                    .push(parse_function(&id, resource, &props).with_context(|| id.clone())?),
+                    .push(parse_function(&id, &props).with_context(|| id.clone())?),
                 Some("AWS::Serverless::Api") => apis.push(Api {
                     logical_id: id.clone(),
                     stage: props
@@ -296,13 +300,13 @@ fn getatt_target(v: &Value) -> Option<String> {
     }
 }
 
-fn parse_function(id: &str, resource: &Value, props: &Value) -> Result<Function> {
-    let binary = resource
-        .get("Metadata")
-        .and_then(|m| m.get("BuildProperties"))
-        .and_then(|b| b.get("Binary"))
+fn parse_function(id: &str, props: &Value) -> Result<Function> {
+    let env = env_map(Some(props));
+    // The multi-call binary runs the handler `MB_FUNCTION` names (functions/src/main.rs).
+    let binary = env
+        .get(FUNCTION_SELECTOR)
         .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("Metadata.BuildProperties.Binary missing"))?
+        .ok_or_else(|| anyhow!("Environment.Variables.{FUNCTION_SELECTOR} missing"))?
         .to_owned();
     let mut routes = vec![];
     let mut queue_sources = vec![];
@@ -352,7 +356,7 @@ fn parse_function(id: &str, resource: &Value, props: &Value) -> Result<Function>
     Ok(Function {
         logical_id: id.to_owned(),
         binary,
-        env: env_map(Some(props)),
+        env,
         routes,
         queue_sources,
         timeout_seconds: props.get("Timeout").and_then(Value::as_u64).unwrap_or(10),
@@ -532,9 +536,9 @@ Resources:
     Type: AWS::SQS::Queue
   F:
     Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: f } }
+    Metadata: { BuildMethod: makefile }
     Properties:
-      Environment: { Variables: { TABLE: !Ref T, URL: !Sub "x-${Stage}-${D.Arn}" } }
+      Environment: { Variables: { MB_FUNCTION: f, TABLE: !Ref T, URL: !Sub "x-${Stage}-${D.Arn}" } }
       Events:
         A: { Type: Api, Properties: { Path: "/a/{id}", Method: get } }
         S: { Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 5, FunctionResponseTypes: [ReportBatchItemFailures] } }

@@ -37,21 +37,6 @@ fn every_function_has_a_handler_of_the_right_kind() {
 }
 
 #[test]
-fn every_function_is_a_binary_in_the_functions_crate() {
-    let manifest = std::fs::read_to_string(root().join("functions/Cargo.toml")).unwrap();
-    for f in template().functions {
-        assert!(
-            manifest.contains(&format!("name = \"{}\"", f.binary)),
-            "{} missing from functions/Cargo.toml",
-            f.binary
-        );
-        assert!(root()
-            .join(format!("functions/src/bin/{}.rs", f.binary))
-            .exists());
-    }
-}
-
-#[test]
 fn every_function_has_a_sample_event_of_its_kind() {
     for f in template().functions {
         let path = root().join(format!("events/{}.json", f.binary));
