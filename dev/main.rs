@@ -5,6 +5,8 @@
 //!                                                         provision, load demo data, serve
 //!                                                         every route and run every consumer
 //!   meterbell-dev token [--sub demo-user] [--role admin]... [--ttl 86400]
+//!   meterbell-dev env-files                              provision, then write .local/env/<Function>.env
+//!                                                         and .local/sam-env*.json (make dev does too)
 //!   meterbell-dev bench-cold-start                       sizes and init times of release binaries
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
@@ -148,6 +150,16 @@ async fn run() -> Result<()> {
             );
             Ok(())
         }
+        "env-files" => {
+            for path in meterbell_dev::envfiles::write(
+                &stack,
+                &Endpoints::from_env()?,
+                std::path::Path::new(".local"),
+            )? {
+                println!("{path}");
+            }
+            Ok(())
+        }
         "serve" => serve(stack, &args).await,
         "bench-analytics" => {
             let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
@@ -164,12 +176,19 @@ async fn run() -> Result<()> {
             meterbell_dev::bench::notifications(&stack, args.jobs).await
         }
         other => bail!(
-            "unknown command {other}; use provision, serve, token, emails, bench-cold-start, bench-analytics or bench-notifications"
+            "unknown command {other}; use provision, serve, token, env-files, emails, bench-cold-start, bench-analytics or bench-notifications"
         ),
     }
 }
 
 async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
+    // For `cargo lambda watch --env-file` and `sam local invoke --env-vars` (README).
+    meterbell_dev::envfiles::write(
+        &stack,
+        &Endpoints::from_env()?,
+        std::path::Path::new(".local"),
+    )
+    .context("writing .local/env")?;
     if args.seed {
         seed::seed(&stack).await.context("loading demo data")?;
     }
@@ -219,6 +238,10 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     println!(
         "service token (upstream-service, 24 h):\n  {}",
         mint(secret, "upstream-service", &["service"], 86_400)?
+    );
+    println!(
+        "\none function alone: .local/env/<Function>.env (cargo lambda watch --env-file), \
+         .local/sam-env.json (sam local invoke --env-vars)"
     );
     println!("\ntry:\n  curl -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/notifications/unread-count");
     println!(

@@ -15,6 +15,8 @@ pub const FUNCTION_SELECTOR: &str = "MB_FUNCTION";
 pub struct Template {
     pub parameters: BTreeMap<String, Option<String>>,
     pub globals_env: BTreeMap<String, Value>,
+    /// `Conditions`, for `!If` in environments.
+    pub conditions: BTreeMap<String, Value>,
     pub tables: Vec<Table>,
     pub queues: Vec<Queue>,
     pub functions: Vec<Function>,
@@ -99,6 +101,12 @@ impl Template {
             }
         }
         let globals_env = env_map(doc.get("Globals").and_then(|g| g.get("Function")));
+        let mut conditions = BTreeMap::new();
+        if let Some(map) = doc.get("Conditions").and_then(Value::as_mapping) {
+            for (name, expr) in map {
+                conditions.insert(key(name)?, expr.clone());
+            }
+        }
         let resources = doc
             .get("Resources")
             .and_then(Value::as_mapping)
@@ -114,8 +122,9 @@ impl Template {
                 Some("AWS::SQS::Queue") => {
                     queues.push(parse_queue(&id, &props).with_context(|| id.clone())?)
                 }
-                Some("AWS::Serverless::Function") => functions
-                    .push(parse_function(&id, &props).with_context(|| id.clone())?),
+                Some("AWS::Serverless::Function") => {
+                    functions.push(parse_function(&id, &props).with_context(|| id.clone())?)
+                }
                 Some("AWS::Serverless::Api") => apis.push(Api {
                     logical_id: id.clone(),
                     stage: props
@@ -141,6 +150,7 @@ impl Template {
         Ok(Template {
             parameters,
             globals_env,
+            conditions,
             tables,
             queues,
             functions,
@@ -498,6 +508,14 @@ impl Resolver {
     ) -> Result<BTreeMap<String, String>> {
         let mut env = BTreeMap::new();
         for (k, v) in template.globals_env.iter().chain(function.env.iter()) {
+            // `!If [Condition, value, !Ref AWS::NoValue]`: the variable exists only when true.
+            let v = match self.choose(template, v)? {
+                Some(v) => v,
+                None => {
+                    env.remove(k);
+                    continue;
+                }
+            };
             env.insert(
                 k.clone(),
                 self.resolve(v)
@@ -505,6 +523,76 @@ impl Resolver {
             );
         }
         Ok(env)
+    }
+
+    /// The branch an `!If` takes (recursively), or `v` itself; `None` for `AWS::NoValue`.
+    fn choose<'v>(&self, template: &Template, v: &'v Value) -> Result<Option<&'v Value>> {
+        let Value::Tagged(t) = v else {
+            return Ok(Some(v));
+        };
+        if t.tag == "!Ref" && t.value.as_str() == Some("AWS::NoValue") {
+            return Ok(None);
+        }
+        if t.tag != "!If" {
+            return Ok(Some(v));
+        }
+        let parts = t
+            .value
+            .as_sequence()
+            .filter(|p| p.len() == 3)
+            .ok_or_else(|| anyhow!("!If takes [condition, then, else]"))?;
+        let name = scalar(&parts[0])?;
+        let branch = if self.condition(template, &name)? {
+            &parts[1]
+        } else {
+            &parts[2]
+        };
+        self.choose(template, branch)
+    }
+
+    /// Evaluates the template's condition `name` against the parameters.
+    pub fn condition(&self, template: &Template, name: &str) -> Result<bool> {
+        let expr = template
+            .conditions
+            .get(name)
+            .ok_or_else(|| anyhow!("condition {name} is not in the template"))?;
+        self.truth(template, expr)
+            .with_context(|| format!("condition {name}"))
+    }
+
+    fn truth(&self, template: &Template, v: &Value) -> Result<bool> {
+        let Value::Tagged(t) = v else {
+            bail!("cannot evaluate {v:?} locally")
+        };
+        let args = || -> Vec<&Value> { t.value.as_sequence().into_iter().flatten().collect() };
+        match t.tag.to_string().as_str() {
+            "!Equals" => match args().as_slice() {
+                [a, b] => Ok(self.resolve(a)? == self.resolve(b)?),
+                _ => bail!("!Equals takes two values"),
+            },
+            "!Not" => match args().as_slice() {
+                [x] => Ok(!self.truth(template, x)?),
+                _ => bail!("!Not takes one condition"),
+            },
+            "!Or" => {
+                for x in args() {
+                    if self.truth(template, x)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            "!And" => {
+                for x in args() {
+                    if !self.truth(template, x)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            "!Condition" => self.condition(template, &scalar(&t.value)?),
+            other => bail!("condition function {other} is not supported locally"),
+        }
     }
 }
 

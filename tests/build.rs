@@ -122,8 +122,7 @@ fn the_makefile_has_a_build_target_per_function_and_every_one_ships_the_same_boo
         assert!(out.status.success(), "make -n build-{id}: {out:?}");
         let recipe = String::from_utf8(out.stdout).unwrap();
         assert!(
-            recipe.contains("build --release --arm64")
-                && recipe.contains("--bin meterbell-lambda"),
+            recipe.contains("build --release --arm64") && recipe.contains("--bin meterbell-lambda"),
             "build-{id} must run the one cargo lambda build: {recipe}"
         );
         assert!(
