@@ -7,7 +7,9 @@
 //!   meterbell-dev token [--sub demo-user] [--role admin]... [--ttl 86400]
 //!   meterbell-dev env-files                              provision, then write .local/env/<Function>.env
 //!                                                         and .local/sam-env*.json (make dev does too)
-//!   meterbell-dev bench-cold-start                       sizes and init times of release binaries
+//!   meterbell-dev bench-cold-start                       binary sizes; cold start to the first
+//!                                                         answer of a DynamoDB read (release)
+//!   meterbell-dev bench-cost                             billed units and $ per million events / reads
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
 //!   meterbell-dev emails                                 the emails moto's SES has accepted
@@ -108,17 +110,6 @@ async fn run() -> Result<()> {
         println!("{}", mint(secret, &args.sub, &roles, args.ttl)?);
         return Ok(());
     }
-    if args.command == "bench-cold-start" {
-        let dir = std::path::PathBuf::from(
-            std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
-        )
-        .join("release");
-        let runs = std::env::var("BENCH_RUNS")
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(30);
-        return meterbell_dev::bench::cold_start(&Template::load(&args.template)?, &dir, runs);
-    }
     if args.command == "emails" {
         return print_emails(&Endpoints::from_env()?).await;
     }
@@ -161,6 +152,17 @@ async fn run() -> Result<()> {
             Ok(())
         }
         "serve" => serve(stack, &args).await,
+        "bench-cold-start" => {
+            let dir = PathBuf::from(
+                std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+            )
+            .join("release");
+            let runs = std::env::var("BENCH_RUNS")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(30);
+            meterbell_dev::bench::cold_start(&stack, &dir, runs)
+        }
         "bench-analytics" => {
             let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
                 .unwrap_or_else(|_| "1000,10000,100000".into())
@@ -172,6 +174,7 @@ async fn run() -> Result<()> {
         "bench-export-child" => {
             meterbell_dev::bench::analytics::export_child(&stack, &args.sub).await
         }
+        "bench-cost" => meterbell_dev::bench::cost::run(&stack).await,
         "bench-notifications" => {
             meterbell_dev::bench::notifications(&stack, args.jobs).await
         }
