@@ -1,26 +1,182 @@
 //! `make bench` figures. Timings are of this machine (shared, two cores, noisy): compare rows
 //! within one run, not across machines.
 //!
-//! Cold start: each function's release binary is started against a local stand-in for the
-//! Lambda Runtime API; init time is from process spawn until the binary's first
-//! `GET /2018-06-01/runtime/invocation/next`. The same is measured for an empty `lambda_http`
-//! function built with the same profile, and each function is printed as a ratio to it.
+//! Cold start: the release Lambda binary is started against a local stand-in for the Lambda
+//! Runtime API and handed a real API Gateway event for `unread-count` (a DynamoDB `GetItem`
+//! against DynamoDB Local), then a second one. Measured per run: init (spawn → first
+//! `GET .../invocation/next`), **first answer** (spawn → the first response posted back),
+//! the first request alone (event handed over → answer) and a warm request; the penalty of the
+//! first request is the first minus the warm. The empty `lambda_http` function built with the
+//! same profile is the baseline, and `unread-count` runs with its AWS clients built at init
+//! (`MB_AWS_CLIENTS=init`, deployed default) and on first use (`first-use`).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::template::{Resolver, Template};
+use crate::stack::{Endpoints, LocalStack};
 
 pub const BASELINE_BINARY: &str = "bench-empty";
+pub const LAMBDA_BINARY: &str = "meterbell-lambda";
 const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
 
-/// Milliseconds from spawning `binary` until it asks the runtime API for its first event.
-fn init_once(binary: &Path, env: &[(String, String)], listener: &TcpListener) -> Result<Duration> {
+/// One HTTP request the runtime client sent: request line and body.
+struct RuntimeCall {
+    stream: TcpStream,
+    line: String,
+    body: Vec<u8>,
+}
+
+/// Waits for the next connection to the stand-in Runtime API and reads one request from it.
+fn next_call(listener: &TcpListener, deadline: Instant, what: &str) -> Result<RuntimeCall> {
+    listener.set_nonblocking(true)?;
+    loop {
+        let call = accept_one(listener, deadline, what)?;
+        // A connection closed before sending anything (a pooled client's spare): skip it.
+        if !call.line.trim().is_empty() {
+            return Ok(call);
+        }
+    }
+}
+
+fn accept_one(listener: &TcpListener, deadline: Instant, what: &str) -> Result<RuntimeCall> {
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    bail!("timed out waiting for {what}");
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let (mut length, mut chunked) = (0usize, false);
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let h = header.trim_end().to_ascii_lowercase();
+        if h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if h.starts_with("transfer-encoding:") && h.contains("chunked") {
+            chunked = true;
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)?;
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+    }
+    Ok(RuntimeCall { stream, line, body })
+}
+
+fn reply(
+    mut stream: TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    Ok(())
+}
+
+/// Hands `event` to the function waiting on `GET next`, then waits for its answer.
+/// Returns (when the event was handed over, when the answer arrived, the answer).
+fn invoke(
+    listener: &TcpListener,
+    id: &str,
+    event: &[u8],
+    deadline: Instant,
+) -> Result<(Instant, Instant, Vec<u8>)> {
+    let call = next_call(listener, deadline, "GET next")?;
+    if !(call.line.starts_with("GET ") && call.line.contains(NEXT_PATH)) {
+        bail!(
+            "expected GET next, got {:?}: {}",
+            call.line.trim(),
+            String::from_utf8_lossy(&call.body)
+        );
+    }
+    let handed = Instant::now();
+    let deadline_ms = (chrono::Utc::now() + chrono::Duration::seconds(30)).timestamp_millis();
+    reply(
+        call.stream,
+        "200 OK",
+        &[
+            ("content-type", "application/json".into()),
+            ("lambda-runtime-aws-request-id", id.into()),
+            ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
+            (
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
+            ),
+        ],
+        event,
+    )?;
+    let answer = next_call(listener, deadline, "the response")?;
+    let answered = Instant::now();
+    let expected = format!("/2018-06-01/runtime/invocation/{id}/response");
+    let ok = answer.line.starts_with("POST ") && answer.line.contains(&expected);
+    let body = answer.body.clone();
+    reply(answer.stream, "202 Accepted", &[], b"")?;
+    if !ok {
+        bail!(
+            "expected the response to {id}, got {:?}: {}",
+            answer.line.trim(),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok((handed, answered, body))
+}
+
+type Env = Vec<(String, String)>;
+
+/// One cold process: (init, first answer, first request, warm request).
+struct ColdRun {
+    init: Duration,
+    first_answer: Duration,
+    first_request: Duration,
+    warm_request: Duration,
+}
+
+fn cold_run(binary: &Path, env: &[(String, String)], event: &[u8]) -> Result<ColdRun> {
+    // A fresh Runtime API per process: a killed process's last `GET next` stays behind in the
+    // old listener's queue.
+    let listener = &TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let start = Instant::now();
     let mut child = Command::new(binary)
@@ -31,25 +187,23 @@ fn init_once(binary: &Path, env: &[(String, String)], listener: &TcpListener) ->
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
-    listener.set_nonblocking(false)?;
-    let result = (|| -> Result<Duration> {
-        loop {
-            let (mut stream, _) = listener.accept()?;
-            let mut line = String::new();
-            BufReader::new(&stream).read_line(&mut line)?;
-            if line.starts_with("GET ") && line.contains(NEXT_PATH) {
-                let elapsed = start.elapsed();
-                let _ = stream
-                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
-                return Ok(elapsed);
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                bail!(
-                    "{} never asked for an event (first request: {line:?})",
-                    binary.display()
-                );
-            }
+    let result = (|| -> Result<ColdRun> {
+        let deadline = start + Duration::from_secs(20);
+        let (handed1, answered1, body) = invoke(listener, "bench-1", event, deadline)?;
+        let text = String::from_utf8_lossy(&body);
+        if !text.contains("\"statusCode\":200") {
+            bail!(
+                "{}: the first answer is not a 200: {text}",
+                binary.display()
+            );
         }
+        let (handed2, answered2, _) = invoke(listener, "bench-2", event, deadline)?;
+        Ok(ColdRun {
+            init: handed1 - start,
+            first_answer: answered1 - start,
+            first_request: answered1 - handed1,
+            warm_request: answered2 - handed2,
+        })
     })();
     let _ = child.kill();
     let _ = child.wait();
@@ -61,82 +215,126 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// The environment a function gets on Lambda: the runtime's variables plus the template's.
-fn lambda_env(template: &Template, binary: &str) -> Result<Vec<(String, String)>> {
-    let mut env = vec![
-        ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), binary.to_owned()),
-        (
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
-            "256".to_owned(),
-        ),
-        (
-            "AWS_LAMBDA_FUNCTION_VERSION".to_owned(),
-            "$LATEST".to_owned(),
-        ),
-        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
-        ("AWS_SESSION_TOKEN".to_owned(), "test".to_owned()),
-        ("RUST_LOG".to_owned(), "info".to_owned()),
-    ];
-    if let Some(function) = template.functions.iter().find(|f| f.binary == binary) {
-        let r = Resolver::offline(
-            template,
-            &[
-                ("JwtSecret", crate::tokens::DEV_JWT_SECRET),
-                ("CursorSecret", crate::tokens::DEV_CURSOR_SECRET),
-            ],
-        );
-        env.extend(r.environment(template, function)?);
+/// The environment a function gets on Lambda: the runtime's variables plus the template's,
+/// pointed at the local stack.
+fn lambda_env(stack: &LocalStack, logical_id: Option<&str>) -> Result<Vec<(String, String)>> {
+    let mut env: Vec<(String, String)> = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_SESSION_TOKEN", "test"),
+        ("RUST_LOG", "info"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    if let Some(id) = logical_id {
+        env.extend(crate::envfiles::environment(
+            stack,
+            &Endpoints::from_env()?,
+            id,
+        )?);
     }
     Ok(env)
 }
 
-/// Prints binary sizes and cold-start init times for every function of the template.
-pub fn cold_start(template: &Template, bin_dir: &Path, runs: usize) -> Result<()> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let mut binaries: Vec<String> = vec![BASELINE_BINARY.to_owned()];
-    binaries.extend(template.functions.iter().map(|f| f.binary.clone()));
-    let envs: Vec<Vec<(String, String)>> = binaries
-        .iter()
-        .map(|b| lambda_env(template, b))
-        .collect::<Result<_>>()?;
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); binaries.len()];
-    // Interleaved, so a burst of noise on the machine spreads over every binary alike.
+/// Prints binary sizes and cold-start figures (see the module documentation).
+pub fn cold_start(stack: &LocalStack, bin_dir: &Path, runs: usize) -> Result<()> {
+    let event = std::fs::read("events/unread-count.json").context("events/unread-count.json")?;
+    let function = "UnreadCountFunction";
+    let with = |extra: &str| -> Result<Vec<(String, String)>> {
+        let mut env = lambda_env(stack, Some(function))?;
+        env.push(("MB_AWS_CLIENTS".into(), extra.into()));
+        Ok(env)
+    };
+    let variants: Vec<(String, &str, Env)> = vec![
+        (
+            "empty lambda_http function".into(),
+            BASELINE_BINARY,
+            lambda_env(stack, None)?,
+        ),
+        (
+            "unread-count, clients at init".into(),
+            LAMBDA_BINARY,
+            with("init")?,
+        ),
+        (
+            "unread-count, clients at first use".into(),
+            LAMBDA_BINARY,
+            with("first-use")?,
+        ),
+    ];
+    let mut samples: Vec<Vec<ColdRun>> = variants.iter().map(|_| Vec::new()).collect();
+    // Interleaved, so a burst of noise on the machine spreads over every variant alike.
     for _ in 0..runs {
-        for (i, binary) in binaries.iter().enumerate() {
-            samples[i].push(init_once(&bin_dir.join(binary), &envs[i], &listener)?);
+        for (i, (_, binary, env)) in variants.iter().enumerate() {
+            samples[i].push(cold_run(&bin_dir.join(binary), env, &event)?);
         }
     }
-    for s in &mut samples {
-        s.sort();
-    }
-    let baseline = percentile(&samples[0], 0.5).as_secs_f64();
-    println!("cold start: {runs} runs each, init = spawn → first GET {NEXT_PATH}");
-    println!(
-        "{:<28} {:>10} {:>10} {:>10} {:>8}  {:>12}",
-        "binary", "size MB", "p50 ms", "p90 ms", "ratio", "target"
-    );
-    for (i, binary) in binaries.iter().enumerate() {
-        let size = std::fs::metadata(bin_dir.join(binary))
+    let size = |name: &str| -> Result<f64> {
+        Ok(std::fs::metadata(bin_dir.join(name))
             .map_err(|e| {
-                anyhow!("{binary}: {e} (build with cargo build --release -p meterbell-functions)")
+                anyhow!("{name}: {e} (build with cargo build --release -p meterbell-functions)")
             })?
             .len() as f64
-            / 1_000_000.0;
-        let p50 = percentile(&samples[i], 0.5).as_secs_f64();
-        let p90 = percentile(&samples[i], 0.9).as_secs_f64();
-        let ratio = p50 / baseline;
-        let verdict = if binary == BASELINE_BINARY {
-            "baseline".to_owned()
-        } else {
-            let ok = ratio <= 1.5 && size <= 10.0;
-            format!("{} ≤1.5×, ≤10MB", if ok { "meets" } else { "MISSES" })
-        };
+            / 1e6)
+    };
+    println!(
+        "binary sizes (release, this machine's architecture; every function runs the one binary)"
+    );
+    println!("  {LAMBDA_BINARY:<28} {:>6.2} MB", size(LAMBDA_BINARY)?);
+    println!("  {BASELINE_BINARY:<28} {:>6.2} MB", size(BASELINE_BINARY)?);
+    let arm64 = Path::new("target/lambda/meterbell-lambda/bootstrap");
+    let arm64_label = "bootstrap (arm64)";
+    if let Ok(m) = std::fs::metadata(arm64) {
         println!(
-            "{binary:<28} {size:>10.2} {:>10.2} {:>10.2} {ratio:>7.2}×  {verdict:>12}",
-            p50 * 1e3,
-            p90 * 1e3
+            "  {:<28} {:>6.2} MB  (arm64 bootstrap of the last sam build)",
+            arm64_label,
+            m.len() as f64 / 1e6
+        );
+    }
+    println!(
+        "\ncold start: {runs} runs each, a stand-in Runtime API on loopback, unread-count reads DynamoDB Local\n\
+         init = spawn → first GET next; first answer = spawn → first response posted; \
+         penalty = first request − warm request (p50 of each)"
+    );
+    println!(
+        "{:<36} {:>9} {:>14} {:>14} {:>11} {:>10} {:>9} {:>7}",
+        "",
+        "init p50",
+        "1st answer p50",
+        "1st answer p90",
+        "1st req p50",
+        "warm p50",
+        "penalty",
+        "ratio"
+    );
+    let mut baseline = None;
+    for (i, (label, _, _)) in variants.iter().enumerate() {
+        let pick = |f: fn(&ColdRun) -> Duration| {
+            let mut v: Vec<Duration> = samples[i].iter().map(f).collect();
+            v.sort();
+            v
+        };
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let init = pick(|r| r.init);
+        let first = pick(|r| r.first_answer);
+        let first_req = pick(|r| r.first_request);
+        let warm = pick(|r| r.warm_request);
+        let p50 = ms(percentile(&first, 0.5));
+        let base = *baseline.get_or_insert(p50);
+        println!(
+            "{label:<36} {:>9.2} {:>14.2} {:>14.2} {:>11.2} {:>10.2} {:>9.2} {:>6.2}×",
+            ms(percentile(&init, 0.5)),
+            p50,
+            ms(percentile(&first, 0.9)),
+            ms(percentile(&first_req, 0.5)),
+            ms(percentile(&warm, 0.5)),
+            ms(percentile(&first_req, 0.5)) - ms(percentile(&warm, 0.5)),
+            p50 / base
         );
     }
     Ok(())
@@ -629,4 +827,485 @@ pub async fn notifications(stack: &crate::stack::LocalStack, jobs: usize) -> Res
         bail!("{unverified} webhooks did not verify");
     }
     Ok(())
+}
+
+// ------------------------------------------------------------------------ cost
+
+pub mod cost {
+    //! Cost per million events ingested and per million analytics reads, from the requests the
+    //! code really sends, billed the way DynamoDB bills them (DynamoDB Local does not report
+    //! consumed capacity faithfully):
+    //!
+    //! - item size = attribute names + values (strings: UTF-8 bytes; numbers: 1 byte per two
+    //!   significant digits + 1; maps and lists: 3 + 1 per element; booleans and nulls: 1);
+    //! - a write: 1 unit per KB rounded up; in a transaction 2 units per KB; an UpdateItem is
+    //!   billed on the larger of the item before and after (here: after — counters only grow,
+    //!   so it is the larger, over-counting by less than a KB when a batch grows an item);
+    //! - every global secondary index the item is in: 1 more write unit per KB of the projected
+    //!   item (index writes are not transactional);
+    //! - a read: 4 KB per unit rounded up over a Query page or a GetItem, at least one unit;
+    //!   eventually consistent reads (all of Meterbell's) cost half.
+    //!
+    //! Plus Lambda GB-seconds at the template's memory size (the duration measured here, against
+    //! DynamoDB Local, stands in for the AWS one), Lambda and API Gateway requests, and SQS
+    //! requests, at the prices of [`PRICES`].
+
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use anyhow::{anyhow, Result};
+    use aws_sdk_dynamodb::config::interceptors::{
+        BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+    };
+    use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+    use aws_sdk_dynamodb::error::BoxError;
+    use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
+    use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use chrono::{Duration, DurationRound, Utc};
+    use meterbell::analytics::event::{UsageEvent, Window};
+    use meterbell::analytics::store::UsageStore;
+    use serde_json::json;
+
+    use crate::local_api::Router;
+    use crate::stack::{Clients, LocalStack};
+    use crate::tokens::{mint, DEV_JWT_SECRET};
+
+    /// When the prices below were taken from the public us-east-1 price pages.
+    pub const PRICES_AS_OF: &str = "2024-11-01";
+    /// Public on-demand prices, us-east-1, in USD: the one table the cost figures use.
+    pub const PRICES: &[(&str, f64)] = &[
+        (
+            "DynamoDB write request unit (on-demand, standard class)",
+            0.625e-6,
+        ),
+        (
+            "DynamoDB read request unit (on-demand, standard class)",
+            0.125e-6,
+        ),
+        ("Lambda GB-second (arm64)", 0.000_013_333_4),
+        ("Lambda request", 0.20e-6),
+        (
+            "API Gateway REST API request (first 333 million a month)",
+            3.50e-6,
+        ),
+        ("SQS standard queue request (per 64 KB chunk)", 0.40e-6),
+    ];
+    fn price(what: &str) -> f64 {
+        PRICES
+            .iter()
+            .find(|(w, _)| w.starts_with(what))
+            .map(|(_, p)| *p)
+            .unwrap_or(f64::NAN)
+    }
+    /// The template's `Globals.Function.MemorySize`.
+    const MEMORY_GB: f64 = 256.0 / 1024.0;
+
+    /// DynamoDB's size of an item.
+    pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+        item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+    }
+
+    fn number_size(n: &str) -> usize {
+        let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+        let significant = digits.trim_start_matches('0').trim_end_matches('0');
+        significant.len().div_ceil(2) + 1
+    }
+
+    fn value_size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => number_size(n),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+            AttributeValue::Ns(v) => v.iter().map(|n| number_size(n)).sum(),
+            AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, v)| k.len() + value_size(v) + 1)
+                    .sum::<usize>()
+            }
+            AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+            _ => 0,
+        }
+    }
+
+    fn kb(bytes: usize) -> f64 {
+        bytes.div_ceil(1024).max(1) as f64
+    }
+
+    fn read_units(bytes: usize, consistent: bool) -> f64 {
+        bytes.div_ceil(4096).max(1) as f64 * if consistent { 1.0 } else { 0.5 }
+    }
+
+    enum Pending {
+        Transact(TransactWriteItemsInput),
+        Read(bool),
+    }
+
+    #[derive(Default)]
+    struct Calls {
+        pending: Option<Pending>,
+        transactions: Vec<TransactWriteItemsInput>,
+        read_units: f64,
+        items_read: usize,
+    }
+
+    /// Records every successful request of a DynamoDB client, to bill it afterwards. Used one
+    /// request at a time (the cost bench is sequential).
+    #[derive(Clone, Default)]
+    pub struct Recorder(Arc<Mutex<Calls>>);
+
+    impl std::fmt::Debug for Recorder {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Recorder")
+        }
+    }
+
+    impl Recorder {
+        fn with<T>(&self, f: impl FnOnce(&mut Calls) -> T) -> Result<T, BoxError> {
+            let mut calls = self.0.lock().map_err(|_| "recorder poisoned")?;
+            Ok(f(&mut calls))
+        }
+
+        fn take(&self) -> Result<(Vec<TransactWriteItemsInput>, f64, usize)> {
+            self.with(|c| {
+                let out = (
+                    std::mem::take(&mut c.transactions),
+                    c.read_units,
+                    c.items_read,
+                );
+                c.read_units = 0.0;
+                c.items_read = 0;
+                out
+            })
+            .map_err(|e| anyhow!("{e}"))
+        }
+    }
+
+    impl Intercept for Recorder {
+        fn name(&self) -> &'static str {
+            "meterbell-bench-billing"
+        }
+
+        fn read_before_execution(
+            &self,
+            ctx: &BeforeSerializationInterceptorContextRef<'_>,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let input = ctx.input();
+            let pending = if let Some(t) = input.downcast_ref::<TransactWriteItemsInput>() {
+                Some(Pending::Transact(t.clone()))
+            } else if let Some(q) = input.downcast_ref::<QueryInput>() {
+                Some(Pending::Read(q.consistent_read() == Some(true)))
+            } else {
+                input
+                    .downcast_ref::<GetItemInput>()
+                    .map(|g| Pending::Read(g.consistent_read() == Some(true)))
+            };
+            self.with(|c| c.pending = pending)
+        }
+
+        fn read_after_execution(
+            &self,
+            ctx: &FinalizerInterceptorContextRef<'_>,
+            _rc: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let output = match ctx.output_or_error() {
+                Some(Ok(output)) => Some(output),
+                _ => None,
+            };
+            self.with(|c| match (c.pending.take(), output) {
+                (Some(Pending::Transact(input)), Some(_)) => c.transactions.push(input),
+                (Some(Pending::Read(consistent)), Some(output)) => {
+                    if let Some(q) = output.downcast_ref::<QueryOutput>() {
+                        let bytes = q.items().iter().map(item_size).sum();
+                        c.read_units += read_units(bytes, consistent);
+                        c.items_read += q.items().len();
+                    } else if let Some(g) = output.downcast_ref::<GetItemOutput>() {
+                        let bytes = g.item().map(item_size).unwrap_or(0);
+                        c.read_units += read_units(bytes, consistent);
+                        c.items_read += usize::from(g.item().is_some());
+                    }
+                }
+                _ => {}
+            })
+        }
+    }
+
+    /// Index projections per table name: (index key attributes, projected non-key attributes,
+    /// projects everything).
+    type Indexes = HashMap<String, Vec<(Vec<String>, Vec<String>, bool)>>;
+
+    fn indexes(stack: &LocalStack) -> Indexes {
+        let mut out = Indexes::new();
+        for t in &stack.template.tables {
+            let Some(name) = stack.resolver.refs.get(&t.logical_id) else {
+                continue;
+            };
+            let table_keys: Vec<String> = t.key.iter().map(|(k, _)| k.clone()).collect();
+            for g in &t.gsis {
+                let mut keys: Vec<String> = g.key.iter().map(|(k, _)| k.clone()).collect();
+                keys.extend(table_keys.iter().cloned());
+                out.entry(name.clone()).or_default().push((
+                    keys,
+                    g.non_key_attributes.clone(),
+                    g.projection == "ALL",
+                ));
+            }
+        }
+        out
+    }
+
+    /// Write units of the recorded transactions; Update sizes from the items as they are now.
+    async fn bill_writes(
+        dynamodb: &aws_sdk_dynamodb::Client,
+        indexes: &Indexes,
+        transactions: &[TransactWriteItemsInput],
+    ) -> Result<f64> {
+        let mut units = 0.0;
+        let mut sizes: BTreeMap<(String, String), HashMap<String, AttributeValue>> =
+            BTreeMap::new();
+        for t in transactions {
+            for action in t.transact_items() {
+                let (table, item) = if let Some(put) = action.put() {
+                    (put.table_name().to_owned(), put.item().clone())
+                } else if let Some(update) = action.update() {
+                    let key = update.key().clone();
+                    let id = (
+                        update.table_name().to_owned(),
+                        format!("{:?}", key.get("pk")) + &format!("{:?}", key.get("sk")),
+                    );
+                    if !sizes.contains_key(&id) {
+                        let got = dynamodb
+                            .get_item()
+                            .table_name(update.table_name())
+                            .set_key(Some(key))
+                            .send()
+                            .await?;
+                        sizes.insert(id.clone(), got.item().cloned().unwrap_or_default());
+                    }
+                    (id.0.clone(), sizes[&id].clone())
+                } else {
+                    continue;
+                };
+                units += 2.0 * kb(item_size(&item));
+                for (keys, projected, all) in indexes.get(&table).into_iter().flatten() {
+                    if !keys.iter().all(|k| item.contains_key(k)) {
+                        continue; // not in this (sparse) index
+                    }
+                    let size = if *all {
+                        item_size(&item)
+                    } else {
+                        item.iter()
+                            .filter(|(k, _)| keys.contains(k) || projected.contains(k))
+                            .map(|(k, v)| k.len() + value_size(v))
+                            .sum()
+                    };
+                    units += kb(size);
+                }
+            }
+        }
+        Ok(units)
+    }
+
+    /// `n` request events for `user` in the current hour over `models` × `endpoints`.
+    fn events(user: &str, n: usize, models: usize, endpoints: usize, tag: &str) -> Vec<UsageEvent> {
+        let now = Utc::now() - Duration::seconds(30);
+        let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+        let span = (now - hour).num_milliseconds().max(1);
+        let window = Window {
+            now: Utc::now(),
+            retention_days: 400,
+        };
+        (0..n)
+            .filter_map(|i| {
+                let at = hour + Duration::milliseconds((i as i64 * 7919) % span);
+                let m = (i * 7) % models;
+                let e = (i * 13) % endpoints;
+                let raw = json!({"event_id": format!("cost-{tag}-{i}"), "user_id": user,
+                    "timestamp": at.to_rfc3339(), "kind": "request",
+                    "provider": if m.is_multiple_of(2) { "openai" } else { "anthropic" },
+                    "model": format!("model-{m:02}"), "endpoint": format!("/v1/endpoint-{e:02}"),
+                    "status_code": if i % 31 == 0 { 500 } else { 200 },
+                    "latency_ms": 40 + (i * 37) % 4000, "input_tokens": 100 + i % 900,
+                    "output_tokens": 10 + i % 300, "credits": 1 + i % 50,
+                    "cost_usd": ((1 + i % 50) as f64) / 10_000.0});
+                UsageEvent::parse(&raw, window).ok()
+            })
+            .collect()
+    }
+
+    /// Prints write units and cost per million events by batch size and a user's dimensions,
+    /// and read units and cost per million analytics reads.
+    pub async fn run(stack: &LocalStack) -> Result<()> {
+        let recorder = Recorder::default();
+        let recorded = aws_sdk_dynamodb::Client::from_conf(
+            stack
+                .clients
+                .dynamodb
+                .config()
+                .to_builder()
+                .interceptor(recorder.clone())
+                .build(),
+        );
+        let plain = stack.clients.dynamodb.clone();
+        let table = |id: &str| stack.resolver.refs.get(id).map(String::as_str);
+        let store = |client: aws_sdk_dynamodb::Client| {
+            UsageStore::new(client, table("EventsTable"), table("RollupsTable"), 400)
+        };
+        let indexes = indexes(stack);
+        let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+
+        println!("prices (USD, us-east-1, on-demand, as of {PRICES_AS_OF}):");
+        for (what, usd) in PRICES {
+            println!("  {what:<58} {:>10.4} per million", usd * 1e6);
+        }
+        println!(
+            "\ningest: billed DynamoDB write units per event (transactions ×2, indexes, KB rounded up, \
+             updates on the item's size), one user's events in the current hour, sequential"
+        );
+        println!(
+            "{:<26} {:>6} {:>9} {:>10} {:>12} {:>12} {:>12} {:>12}",
+            "user's dimensions",
+            "batch",
+            "tx/batch",
+            "WRU/event",
+            "max item KB",
+            "ms/batch",
+            "$/M via API",
+            "$/M via SQS"
+        );
+        for (label, models, endpoints) in [
+            ("2 models × 3 endpoints", 2, 3),
+            ("30 models × 50 endpoints", 30, 50),
+        ] {
+            let user = format!("cost-{run_id}-{models}x{endpoints}");
+            // Today's rollups already hold every model and endpoint (and latency bucket) of
+            // the user, as after a busy morning.
+            let history = events(
+                &user,
+                30 * models * endpoints.min(50),
+                models,
+                endpoints,
+                &format!("{user}-h"),
+            );
+            store(plain.clone()).record(&history).await?;
+            for (batch, batches) in [(1usize, 20usize), (10, 5), (100, 2)] {
+                let mut units = 0.0;
+                let mut transactions = 0;
+                let mut ms = 0.0;
+                let mut largest = 0usize;
+                for b in 0..batches {
+                    let tag = format!("{user}-b{batch}-{b}");
+                    let batch_events = events(&user, batch, models, endpoints, &tag);
+                    recorder.take()?;
+                    let start = Instant::now();
+                    store(recorded.clone()).record(&batch_events).await?;
+                    ms += start.elapsed().as_secs_f64() * 1e3;
+                    let (txs, _, _) = recorder.take()?;
+                    transactions += txs.len();
+                    units += bill_writes(&plain, &indexes, &txs).await?;
+                    for t in &txs {
+                        for a in t.transact_items() {
+                            if let Some(u) = a.update() {
+                                let got = plain
+                                    .get_item()
+                                    .table_name(u.table_name())
+                                    .set_key(Some(u.key().clone()))
+                                    .send()
+                                    .await?;
+                                largest = largest.max(got.item().map(item_size).unwrap_or(0));
+                            }
+                        }
+                    }
+                }
+                let n = (batch * batches) as f64;
+                let per_event = units / n;
+                let ms_per_batch = ms / batches as f64;
+                let dynamo = per_event * price("DynamoDB write");
+                let lambda = (ms_per_batch / 1e3 * MEMORY_GB * price("Lambda GB-second")
+                    + price("Lambda request"))
+                    / batch as f64;
+                // API: one POST of `batch` events. SQS: one event per message, sent once,
+                // received and deleted in batches of up to 10 (the consumer's BatchSize).
+                let api = dynamo + lambda + price("API Gateway") / batch as f64;
+                let sqs_batch = batch.min(10) as f64;
+                let sqs = dynamo + lambda + price("SQS") * (1.0 + 2.0 / sqs_batch);
+                println!(
+                    "{label:<26} {batch:>6} {:>9.1} {per_event:>10.2} {:>12.1} {ms_per_batch:>12.1} {:>12.2} {:>12.2}",
+                    transactions as f64 / batches as f64,
+                    largest as f64 / 1024.0,
+                    api * 1e6,
+                    sqs * 1e6
+                );
+            }
+        }
+
+        println!("\nanalytics reads: billed read units (eventually consistent, 4 KB per unit over each page)");
+        println!(
+            "{:<26} {:<46} {:>7} {:>9} {:>9} {:>12}",
+            "user's dimensions", "route", "items", "RRU", "ms", "$/M reads"
+        );
+        let recorded_stack = LocalStack {
+            template: stack.template.clone(),
+            resolver: stack.resolver.clone(),
+            clients: Clients {
+                dynamodb: recorded.clone(),
+                ..stack.clients.clone()
+            },
+        };
+        let router = Router::from_stack(&recorded_stack)?;
+        let secret = stack
+            .resolver
+            .parameters
+            .get("JwtSecret")
+            .cloned()
+            .unwrap_or_else(|| DEV_JWT_SECRET.into());
+        for (label, models, endpoints) in [
+            ("2 models × 3 endpoints", 2, 3),
+            ("30 models × 50 endpoints", 30, 50),
+        ] {
+            let user = format!("cost-{run_id}-{models}x{endpoints}");
+            let auth = vec![(
+                "authorization".to_owned(),
+                format!("Bearer {}", mint(&secret, &user, &[], 3600)?),
+            )];
+            for route in [
+                "analytics/summary?days=30",
+                "analytics/time-series?granularity=hour&days=1",
+                "analytics/endpoints?days=30",
+                "analytics/top-models?days=30",
+            ] {
+                recorder.take()?;
+                let start = Instant::now();
+                let res = router
+                    .handle("GET", &format!("/prod/api/v1/{route}"), &auth, b"")
+                    .await;
+                let ms = start.elapsed().as_secs_f64() * 1e3;
+                if res.status != 200 {
+                    return Err(anyhow!("{route}: {}", String::from_utf8_lossy(&res.body)));
+                }
+                let (_, rru, items) = recorder.take()?;
+                let usd = rru * price("DynamoDB read")
+                    + ms / 1e3 * MEMORY_GB * price("Lambda GB-second")
+                    + price("Lambda request")
+                    + price("API Gateway");
+                println!(
+                    "{label:<26} {route:<46} {items:>7} {rru:>9.1} {ms:>9.1} {:>12.2}",
+                    usd * 1e6
+                );
+            }
+        }
+        println!(
+            "(only today's rollups hold data here: a 30-day read of a user active every day reads 30 \
+             day items of the size above)"
+        );
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 //! `make dev` / `make bench` use these; nothing here is deployed.
 
 pub mod bench;
+pub mod envfiles;
 pub mod local_api;
 pub mod poller;
 pub mod receiver;

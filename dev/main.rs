@@ -5,7 +5,11 @@
 //!                                                         provision, load demo data, serve
 //!                                                         every route and run every consumer
 //!   meterbell-dev token [--sub demo-user] [--role admin]... [--ttl 86400]
-//!   meterbell-dev bench-cold-start                       sizes and init times of release binaries
+//!   meterbell-dev env-files                              provision, then write .local/env/<Function>.env
+//!                                                         and .local/sam-env*.json (make dev does too)
+//!   meterbell-dev bench-cold-start                       binary sizes; cold start to the first
+//!                                                         answer of a DynamoDB read (release)
+//!   meterbell-dev bench-cost                             billed units and $ per million events / reads
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
 //!   meterbell-dev emails                                 the emails moto's SES has accepted
@@ -106,17 +110,6 @@ async fn run() -> Result<()> {
         println!("{}", mint(secret, &args.sub, &roles, args.ttl)?);
         return Ok(());
     }
-    if args.command == "bench-cold-start" {
-        let dir = std::path::PathBuf::from(
-            std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
-        )
-        .join("release");
-        let runs = std::env::var("BENCH_RUNS")
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(30);
-        return meterbell_dev::bench::cold_start(&Template::load(&args.template)?, &dir, runs);
-    }
     if args.command == "emails" {
         return print_emails(&Endpoints::from_env()?).await;
     }
@@ -148,7 +141,28 @@ async fn run() -> Result<()> {
             );
             Ok(())
         }
+        "env-files" => {
+            for path in meterbell_dev::envfiles::write(
+                &stack,
+                &Endpoints::from_env()?,
+                std::path::Path::new(".local"),
+            )? {
+                println!("{path}");
+            }
+            Ok(())
+        }
         "serve" => serve(stack, &args).await,
+        "bench-cold-start" => {
+            let dir = PathBuf::from(
+                std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+            )
+            .join("release");
+            let runs = std::env::var("BENCH_RUNS")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(30);
+            meterbell_dev::bench::cold_start(&stack, &dir, runs)
+        }
         "bench-analytics" => {
             let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
                 .unwrap_or_else(|_| "1000,10000,100000".into())
@@ -160,16 +174,24 @@ async fn run() -> Result<()> {
         "bench-export-child" => {
             meterbell_dev::bench::analytics::export_child(&stack, &args.sub).await
         }
+        "bench-cost" => meterbell_dev::bench::cost::run(&stack).await,
         "bench-notifications" => {
             meterbell_dev::bench::notifications(&stack, args.jobs).await
         }
         other => bail!(
-            "unknown command {other}; use provision, serve, token, emails, bench-cold-start, bench-analytics or bench-notifications"
+            "unknown command {other}; use provision, serve, token, env-files, emails, bench-cold-start, bench-analytics or bench-notifications"
         ),
     }
 }
 
 async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
+    // For `cargo lambda watch --env-file` and `sam local invoke --env-vars` (README).
+    meterbell_dev::envfiles::write(
+        &stack,
+        &Endpoints::from_env()?,
+        std::path::Path::new(".local"),
+    )
+    .context("writing .local/env")?;
     if args.seed {
         seed::seed(&stack).await.context("loading demo data")?;
     }
@@ -219,6 +241,10 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     println!(
         "service token (upstream-service, 24 h):\n  {}",
         mint(secret, "upstream-service", &["service"], 86_400)?
+    );
+    println!(
+        "\none function alone: .local/env/<Function>.env (cargo lambda watch --env-file), \
+         .local/sam-env.json (sam local invoke --env-vars)"
     );
     println!("\ntry:\n  curl -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/notifications/unread-count");
     println!(

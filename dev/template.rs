@@ -7,11 +7,16 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_yaml::Value;
 
+/// The environment variable that tells the one Lambda binary which handler a function runs.
+pub const FUNCTION_SELECTOR: &str = "MB_FUNCTION";
+
 /// The parts of the template the local stack uses.
 #[derive(Debug, Clone)]
 pub struct Template {
     pub parameters: BTreeMap<String, Option<String>>,
     pub globals_env: BTreeMap<String, Value>,
+    /// `Conditions`, for `!If` in environments.
+    pub conditions: BTreeMap<String, Value>,
     pub tables: Vec<Table>,
     pub queues: Vec<Queue>,
     pub functions: Vec<Function>,
@@ -47,7 +52,8 @@ pub struct Queue {
 #[derive(Debug, Clone)]
 pub struct Function {
     pub logical_id: String,
-    /// `Metadata.BuildProperties.Binary`: the binary in `functions/`, and the handler's name.
+    /// `Environment.Variables.MB_FUNCTION`: the handler the one Lambda binary runs for this
+    /// function (a name of `meterbell::functions::FUNCTIONS`).
     pub binary: String,
     pub env: BTreeMap<String, Value>,
     pub routes: Vec<Route>,
@@ -95,6 +101,12 @@ impl Template {
             }
         }
         let globals_env = env_map(doc.get("Globals").and_then(|g| g.get("Function")));
+        let mut conditions = BTreeMap::new();
+        if let Some(map) = doc.get("Conditions").and_then(Value::as_mapping) {
+            for (name, expr) in map {
+                conditions.insert(key(name)?, expr.clone());
+            }
+        }
         let resources = doc
             .get("Resources")
             .and_then(Value::as_mapping)
@@ -110,8 +122,9 @@ impl Template {
                 Some("AWS::SQS::Queue") => {
                     queues.push(parse_queue(&id, &props).with_context(|| id.clone())?)
                 }
-                Some("AWS::Serverless::Function") => functions
-                    .push(parse_function(&id, resource, &props).with_context(|| id.clone())?),
+                Some("AWS::Serverless::Function") => {
+                    functions.push(parse_function(&id, &props).with_context(|| id.clone())?)
+                }
                 Some("AWS::Serverless::Api") => apis.push(Api {
                     logical_id: id.clone(),
                     stage: props
@@ -137,6 +150,7 @@ impl Template {
         Ok(Template {
             parameters,
             globals_env,
+            conditions,
             tables,
             queues,
             functions,
@@ -296,13 +310,13 @@ fn getatt_target(v: &Value) -> Option<String> {
     }
 }
 
-fn parse_function(id: &str, resource: &Value, props: &Value) -> Result<Function> {
-    let binary = resource
-        .get("Metadata")
-        .and_then(|m| m.get("BuildProperties"))
-        .and_then(|b| b.get("Binary"))
+fn parse_function(id: &str, props: &Value) -> Result<Function> {
+    let env = env_map(Some(props));
+    // The multi-call binary runs the handler `MB_FUNCTION` names (functions/src/main.rs).
+    let binary = env
+        .get(FUNCTION_SELECTOR)
         .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("Metadata.BuildProperties.Binary missing"))?
+        .ok_or_else(|| anyhow!("Environment.Variables.{FUNCTION_SELECTOR} missing"))?
         .to_owned();
     let mut routes = vec![];
     let mut queue_sources = vec![];
@@ -352,7 +366,7 @@ fn parse_function(id: &str, resource: &Value, props: &Value) -> Result<Function>
     Ok(Function {
         logical_id: id.to_owned(),
         binary,
-        env: env_map(Some(props)),
+        env,
         routes,
         queue_sources,
         timeout_seconds: props.get("Timeout").and_then(Value::as_u64).unwrap_or(10),
@@ -494,6 +508,14 @@ impl Resolver {
     ) -> Result<BTreeMap<String, String>> {
         let mut env = BTreeMap::new();
         for (k, v) in template.globals_env.iter().chain(function.env.iter()) {
+            // `!If [Condition, value, !Ref AWS::NoValue]`: the variable exists only when true.
+            let v = match self.choose(template, v)? {
+                Some(v) => v,
+                None => {
+                    env.remove(k);
+                    continue;
+                }
+            };
             env.insert(
                 k.clone(),
                 self.resolve(v)
@@ -501,6 +523,76 @@ impl Resolver {
             );
         }
         Ok(env)
+    }
+
+    /// The branch an `!If` takes (recursively), or `v` itself; `None` for `AWS::NoValue`.
+    fn choose<'v>(&self, template: &Template, v: &'v Value) -> Result<Option<&'v Value>> {
+        let Value::Tagged(t) = v else {
+            return Ok(Some(v));
+        };
+        if t.tag == "!Ref" && t.value.as_str() == Some("AWS::NoValue") {
+            return Ok(None);
+        }
+        if t.tag != "!If" {
+            return Ok(Some(v));
+        }
+        let parts = t
+            .value
+            .as_sequence()
+            .filter(|p| p.len() == 3)
+            .ok_or_else(|| anyhow!("!If takes [condition, then, else]"))?;
+        let name = scalar(&parts[0])?;
+        let branch = if self.condition(template, &name)? {
+            &parts[1]
+        } else {
+            &parts[2]
+        };
+        self.choose(template, branch)
+    }
+
+    /// Evaluates the template's condition `name` against the parameters.
+    pub fn condition(&self, template: &Template, name: &str) -> Result<bool> {
+        let expr = template
+            .conditions
+            .get(name)
+            .ok_or_else(|| anyhow!("condition {name} is not in the template"))?;
+        self.truth(template, expr)
+            .with_context(|| format!("condition {name}"))
+    }
+
+    fn truth(&self, template: &Template, v: &Value) -> Result<bool> {
+        let Value::Tagged(t) = v else {
+            bail!("cannot evaluate {v:?} locally")
+        };
+        let args = || -> Vec<&Value> { t.value.as_sequence().into_iter().flatten().collect() };
+        match t.tag.to_string().as_str() {
+            "!Equals" => match args().as_slice() {
+                [a, b] => Ok(self.resolve(a)? == self.resolve(b)?),
+                _ => bail!("!Equals takes two values"),
+            },
+            "!Not" => match args().as_slice() {
+                [x] => Ok(!self.truth(template, x)?),
+                _ => bail!("!Not takes one condition"),
+            },
+            "!Or" => {
+                for x in args() {
+                    if self.truth(template, x)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            "!And" => {
+                for x in args() {
+                    if !self.truth(template, x)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            "!Condition" => self.condition(template, &scalar(&t.value)?),
+            other => bail!("condition function {other} is not supported locally"),
+        }
     }
 }
 
@@ -532,9 +624,9 @@ Resources:
     Type: AWS::SQS::Queue
   F:
     Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: f } }
+    Metadata: { BuildMethod: makefile }
     Properties:
-      Environment: { Variables: { TABLE: !Ref T, URL: !Sub "x-${Stage}-${D.Arn}" } }
+      Environment: { Variables: { MB_FUNCTION: f, TABLE: !Ref T, URL: !Sub "x-${Stage}-${D.Arn}" } }
       Events:
         A: { Type: Api, Properties: { Path: "/a/{id}", Method: get } }
         S: { Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 5, FunctionResponseTypes: [ReportBatchItemFailures] } }

@@ -5,18 +5,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/toolchain.sh
 export MB_STACK_NAME=bench MB_DYNAMODB_PORT=${MB_BENCH_DYNAMODB_PORT:-8400} MB_MOTO_PORT=${MB_BENCH_MOTO_PORT:-5400}
-echo "== release build of every function (and the empty baseline) and of the bench driver"
+echo "== release build of the Lambda binary (and the empty baseline) and of the bench driver"
 cargo build --release --quiet -p meterbell-functions -p meterbell-dev
 bin="${CARGO_TARGET_DIR:-target}/release/meterbell-dev"
-echo
-"$bin" bench-cold-start
-
-echo
-echo "== analytics (DynamoDB Local)"
 trap 'scripts/stack.sh stop' EXIT
 scripts/stack.sh start
 source scripts/env.sh
 export RUST_LOG=warn
+
+echo
+echo "== binary size and cold start to the first answer (DynamoDB Local)"
+"$bin" bench-cold-start
+
+echo
+echo "== analytics (DynamoDB Local)"
 "$bin" bench-analytics | tee .local/bench-analytics.txt
 echo
 echo "export: CSV pages followed to the end, each run in a fresh process (peak RSS = VmHWM)"
@@ -25,6 +27,10 @@ for user in $(grep -o 'export user id: [^)]*' .local/bench-analytics.txt | awk '
   read -r rows secs kb < <("$bin" bench-export-child --sub "$user" --no-seed)
   awk -v r="$rows" -v s="$secs" -v k="$kb" 'BEGIN { printf "%8d %9.2f %10.0f %12.1f\n", r, s, r / s, k / 1024 }'
 done
+
+echo
+echo "== cost per million events and reads (billed units computed the way DynamoDB bills them)"
+"$bin" bench-cost
 
 echo
 echo "== notifications (DynamoDB Local, moto, a webhook receiver on 127.0.0.1)"

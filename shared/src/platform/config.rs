@@ -264,6 +264,32 @@ fn parse_delays(raw: &str) -> Result<Vec<u32>, ConfigError> {
     Ok(delays)
 }
 
+/// Settings that may come from AWS Secrets Manager instead: `<NAME>_ARN` (template parameters
+/// `JwtSecretArn`, `CursorSecretArn`) names a secret whose `SecretString` is the value. The
+/// function reads them once at cold start (`App::start`).
+pub const SECRET_SETTINGS: &[&str] = &["JWT_SECRET", "CURSOR_SECRET"];
+
+/// `(setting, secret ARN)` for each of [`SECRET_SETTINGS`] given as a secret. Giving a setting
+/// both ways is refused, so it is never unclear which one is in force.
+pub fn secret_references(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let mut refs = Vec::new();
+    for name in SECRET_SETTINGS {
+        let arn_variable = format!("{name}_ARN");
+        if let Some(arn) = get(&arn_variable) {
+            if get(name).is_some() {
+                return Err(ConfigError(format!(
+                    "set {name} or {arn_variable}, not both"
+                )));
+            }
+            refs.push((*name, arn.trim().to_owned()));
+        }
+    }
+    Ok(refs)
+}
+
 /// Names a resource the function needs but its environment lacks: a template mistake.
 pub fn require<'a>(value: &'a Option<String>, variable: &str) -> Result<&'a str, ConfigError> {
     value.as_deref().ok_or_else(|| {
@@ -378,6 +404,23 @@ mod tests {
             let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn secrets_may_be_named_by_arn_but_not_given_twice() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-AbCdEf";
+        let refs =
+            secret_references(lookup(&[("JWT_SECRET_ARN", arn), ("JWT_SECRET", "")])).unwrap();
+        assert_eq!(refs, vec![("JWT_SECRET", arn.to_owned())]);
+        assert!(secret_references(lookup(&[("CURSOR_SECRET", "x")]))
+            .unwrap()
+            .is_empty());
+        let err = secret_references(lookup(&[
+            ("CURSOR_SECRET_ARN", arn),
+            ("CURSOR_SECRET", "y".repeat(32).as_str()),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
     }
 
     #[test]

@@ -33,7 +33,10 @@ pub fn authenticate(app: &App, req: &Request) -> Result<Identity, ApiError> {
                 .map_err(|_| ApiError::Unauthorized("Authorization header is not text".into()))?,
         ),
     };
-    Ok(app.verifier().verify_header(header)?)
+    let identity = app.verifier().verify_header(header)?;
+    // The user id of the per-request log line (meterbell::lambda::run_http).
+    tracing::Span::current().record("user_id", tracing::field::display(&identity.user_id));
+    Ok(identity)
 }
 
 /// Query parameters of one route: each known name at most once, unknown names refused, so a

@@ -1,6 +1,0 @@
-//! DELETE /api/v1/webhooks/{id}
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    meterbell::platform::lambda::run_http(meterbell::notifications::routes::webhooks::delete).await
-}
