@@ -265,6 +265,20 @@ impl Rollup {
         out
     }
 
+    /// Which stored item of its bucket the counter `term` lives in: the bucket's own item
+    /// (`None`: totals, providers, latency, hours of day, payments — all bounded in size), or
+    /// the item of one model or one endpoint. Storing each model and endpoint apart keeps every
+    /// item an event rewrites small, so a write costs the same however many models and
+    /// endpoints a user has (DynamoDB bills an update on the item's whole size).
+    pub fn part_of(term: &str) -> Option<String> {
+        let parts: Vec<&str> = term.split('|').collect();
+        match parts.as_slice() {
+            ["M" | "MH", p, m, _] => Some(format!("M#{p}|{m}")),
+            ["E" | "EH", e, _] => Some(format!("E#{e}")),
+            _ => None,
+        }
+    }
+
     /// Rebuilds a rollup from stored counters; attributes that are not counters are skipped.
     pub fn from_terms<'a>(terms: impl IntoIterator<Item = (&'a str, i64)>) -> Rollup {
         let mut r = Rollup::default();
@@ -367,5 +381,29 @@ mod tests {
         }
         a.merge(&b);
         assert_eq!(a, all);
+    }
+
+    #[test]
+    fn model_and_endpoint_counters_live_in_items_of_their_own_and_the_rest_in_the_bucket() {
+        let parts: Vec<Option<String>> = [
+            "T|r",
+            "P|openai|u",
+            "H|12",
+            "D|07",
+            "Y|paid",
+            "M|openai|gpt-4o|r",
+            "MH|openai|gpt-4o|12",
+            "E|/v1/chat|e",
+            "EH|/v1/chat|3",
+        ]
+        .iter()
+        .map(|t| Rollup::part_of(t))
+        .collect();
+
+        assert_eq!(&parts[..5], &[None, None, None, None, None]);
+        assert_eq!(parts[5].as_deref(), Some("M#openai|gpt-4o"));
+        assert_eq!(parts[5], parts[6]);
+        assert_eq!(parts[7].as_deref(), Some("E#/v1/chat"));
+        assert_eq!(parts[7], parts[8]);
     }
 }

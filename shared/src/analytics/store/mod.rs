@@ -7,6 +7,10 @@
 //! duplicate cancels the transaction with its reason; the duplicates are dropped and the rest is
 //! written again. So a retry, a re-delivery, a concurrent writer or a crash between two calls
 //! can never count an event twice, and an accepted event is always in its rollups.
+//!
+//! A rollup bucket is stored as its own item plus one item per model and per endpoint (see
+//! `Rollup::part_of`), so an update never rewrites more than a few KB whatever the user's
+//! dimensions: DynamoDB bills an update on the whole item's size.
 
 mod credit_alert;
 pub mod events;
@@ -32,8 +36,9 @@ use crate::platform::domain::UserId;
 use crate::platform::dynamodb::attrs::{num, s};
 use crate::platform::dynamodb::error::{built, sdk};
 use crate::platform::dynamodb::keys::{
-    active_day_pk, event_pk, event_time_sk, system_rollup_pk, user_partition, user_rollup_pk,
-    user_totals_pk, EVENT_SK, GSI1, GSI1PK, GSI1SK, PK, SK, SYSTEM_ROLLUP_PREFIX, TOTALS_SK,
+    active_day_pk, event_pk, event_time_sk, rollup_bucket, rollup_part_sk, rollup_range_end,
+    system_rollup_pk, user_partition, user_rollup_pk, user_totals_pk, EVENT_SK, GSI1, GSI1PK,
+    GSI1SK, PK, SK, SYSTEM_ROLLUP_PREFIX, TOTALS_SK,
 };
 use crate::platform::dynamodb::paging;
 use crate::platform::dynamodb::transact::{transact, Retry, Tx};

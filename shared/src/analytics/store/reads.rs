@@ -4,9 +4,10 @@
 use super::*;
 
 impl UsageStore {
-    /// The rollups covering `cover` for `scope`, keyed by their sort key (`2026-11-22` or
-    /// `2026-11-22T10`). Reads one Query per contiguous run of keys, so the items read depend
-    /// on the period, never on how many events it holds.
+    /// The rollups covering `cover` for `scope`, keyed by bucket (`2026-11-22` or
+    /// `2026-11-22T10`). Reads one Query per contiguous run of buckets, each bucket's own item
+    /// and its model and endpoint items, so the items read depend on the period and the
+    /// distinct models and endpoints, never on how many events it holds.
     pub async fn rollups(
         &self,
         scope: &Scope,
@@ -46,13 +47,15 @@ impl UsageStore {
                 if l != level {
                     continue;
                 }
+                let to = rollup_range_end(to);
                 for item in self
-                    .query_range(self.rollups_table()?, pk, from, to)
+                    .query_range(self.rollups_table()?, pk, from, &to)
                     .await?
                 {
-                    let sk = item.string(SK)?.to_owned();
+                    // A bucket's own item and its model and endpoint items sum to its rollup.
+                    let bucket = rollup_bucket(item.string(SK)?).to_owned();
                     // A day Query spans first..last; keep only the days the cover asked for.
-                    if *level == 'D' && !wanted_days.contains(&sk) {
+                    if *level == 'D' && !wanted_days.contains(&bucket) {
                         continue;
                     }
                     // Every number attribute is a counter; keys and index attributes are text.
@@ -63,7 +66,7 @@ impl UsageStore {
                         }
                     }
                     let rollup = Rollup::from_terms(terms);
-                    out.entry(sk).or_default().merge(&rollup);
+                    out.entry(bucket).or_default().merge(&rollup);
                 }
             }
         }

@@ -21,6 +21,35 @@ struct Chunk {
     totals: BTreeMap<String, CreditTotals>,
 }
 
+/// A rollup as it is stored: the counters of each item of its bucket (see [`Rollup::part_of`]).
+fn stored_parts(rollup: &Rollup) -> BTreeMap<Option<String>, Vec<(String, i64)>> {
+    let mut parts: BTreeMap<Option<String>, Vec<(String, i64)>> = BTreeMap::new();
+    for (name, value) in rollup.terms() {
+        parts
+            .entry(Rollup::part_of(&name))
+            .or_default()
+            .push((name, value));
+    }
+    parts
+}
+
+impl Chunk {
+    /// Transaction actions: the event puts, one update per stored rollup item, the totals.
+    fn actions(&self) -> usize {
+        let rollup_items: usize = self.rollups.values().map(|r| stored_parts(r).len()).sum();
+        self.events.len() + rollup_items + self.totals.len()
+    }
+
+    /// Whether one item's update would exceed what one expression may carry.
+    fn too_big(&self) -> bool {
+        self.rollups.values().any(|r| {
+            stored_parts(r)
+                .values()
+                .any(|terms| terms.len() > MAX_TERMS)
+        })
+    }
+}
+
 fn shard_of(event_id: &str) -> u32 {
     // FNV-1a: stable across processes, so a retried chunk hits the same shard.
     let mut h: u32 = 0x811c_9dc5;
@@ -123,9 +152,7 @@ impl UsageStore {
         for i in order {
             let mut trial = current.clone();
             self.add_to(&mut trial, events, i, shard);
-            let actions = trial.events.len() + trial.rollups.len() + trial.totals.len();
-            let too_big = trial.rollups.values().any(|r| r.terms().len() > MAX_TERMS);
-            if (actions > MAX_ACTIONS || too_big) && !current.events.is_empty() {
+            if (trial.actions() > MAX_ACTIONS || trial.too_big()) && !current.events.is_empty() {
                 chunks.push(std::mem::take(&mut current));
                 shard = shard_of(&events[i].event_id);
                 self.add_to(&mut current, events, i, shard);
@@ -192,11 +219,13 @@ impl UsageStore {
             );
         }
         for (key, rollup) in &chunk.rollups {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(self.rollup_update(key, rollup)?)
-                    .build(),
-            );
+            for (part, terms) in stored_parts(rollup) {
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(self.rollup_update(key, part.as_deref(), &terms)?)
+                        .build(),
+                );
+            }
         }
         for (user, t) in &chunk.totals {
             let update = built(
@@ -287,21 +316,29 @@ impl UsageStore {
         Ok(built(put.build())?)
     }
 
-    fn rollup_update(&self, key: &RollupKey, rollup: &Rollup) -> Result<Update, WriteError> {
+    /// The `ADD` of `terms` to one stored item of the rollup `key`: its bucket's own item
+    /// (`part` is `None`), or the item of one model or endpoint.
+    fn rollup_update(
+        &self,
+        key: &RollupKey,
+        part: Option<&str>,
+        terms: &[(String, i64)],
+    ) -> Result<Update, WriteError> {
         let mut adds = vec![];
         let mut update = Update::builder()
             .table_name(self.rollups_table()?)
             .key(PK, s(&key.pk))
-            .key(SK, s(&key.sk));
-        for (i, (name, value)) in rollup.terms().into_iter().enumerate() {
+            .key(SK, s(rollup_part_sk(&key.sk, part)));
+        for (i, (name, value)) in terms.iter().enumerate() {
             adds.push(format!("#a{i} :a{i}"));
             update = update
                 .expression_attribute_names(format!("#a{i}"), name)
-                .expression_attribute_values(format!(":a{i}"), num(value));
+                .expression_attribute_values(format!(":a{i}"), num(*value));
         }
         let mut sets = vec!["expires_at = :ttl".to_owned()];
         update = update.expression_attribute_values(":ttl", num(key.expires_at));
-        if let Some((day, user)) = &key.day_of_user {
+        // Only the bucket's own item joins the day index of active users.
+        if let (Some((day, user)), None) = (&key.day_of_user, part) {
             sets.push("gsi1pk = :g".into());
             sets.push("gsi1sk = :u".into());
             sets.push("user_id = :u".into());

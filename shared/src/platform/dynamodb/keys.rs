@@ -82,6 +82,27 @@ pub fn user_rollup_pk(user: &UserId, level: char) -> String {
     format!("USER#{user}#{level}")
 }
 
+/// RollupsTable: the sort key of one stored item of a rollup bucket (`2026-11-22`): the bucket's
+/// own item, or `2026-11-22#M#openai|gpt-4o` / `2026-11-22#E#/v1/chat` for one model or
+/// endpoint. `#` sorts before every character a part starts with, so a Query of buckets
+/// `a..=b` reads `a` to [`rollup_range_end`]`(b)` and gets every part.
+pub fn rollup_part_sk(bucket: &str, part: Option<&str>) -> String {
+    match part {
+        None => bucket.to_owned(),
+        Some(part) => format!("{bucket}#{part}"),
+    }
+}
+
+/// The last sort key of bucket `bucket`'s items.
+pub fn rollup_range_end(bucket: &str) -> String {
+    format!("{bucket}#~")
+}
+
+/// The bucket a rollup item's sort key belongs to.
+pub fn rollup_bucket(sk: &str) -> &str {
+    sk.split('#').next().unwrap_or(sk)
+}
+
 /// RollupsTable: one shard of the system-wide rollups of one level.
 pub fn system_rollup_pk(shard: u32, level: char) -> String {
     format!("{SYSTEM_ROLLUP_PREFIX}{shard}#{level}")
