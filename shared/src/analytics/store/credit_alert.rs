@@ -26,33 +26,14 @@ pub struct CreditStanding {
 impl UsageStore {
     /// The totals item, strongly consistent: it must see the ingest that just committed.
     pub async fn credit_standing(&self, user: &UserId) -> Result<CreditStanding, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.rollups_table()?)
-            .key(PK, s(user_totals_pk(user.as_str())))
-            .key(SK, s(TOTALS_SK))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(sdk("GetItem credit standing"))?;
-        let units = out
-            .consumed_capacity()
-            .and_then(|c| c.capacity_units)
-            .unwrap_or(0.0);
-        self.charge_read(units, usize::from(out.item.is_some()));
-        let Some(item) = out.item else {
+        let Some(item) = self
+            .totals_item(user, true, "GetItem credit standing")
+            .await?
+        else {
             return Ok(CreditStanding::default());
         };
-        // Sums kept with ADD: one never added to is 0.
-        let sum = |name: &str| -> Result<i64, StoreError> { Ok(item.opt_int(name)?.unwrap_or(0)) };
         Ok(CreditStanding {
-            totals: CreditTotals {
-                used: sum("cu")?,
-                purchased: sum("cp")?,
-                refunded: sum("cr")?,
-            },
+            totals: CreditTotals::from_item(&item)?,
             alert_state: item.opt_string(STATE)?.map(str::to_owned),
             alert_epoch: item.opt_int(EPOCH)?.unwrap_or(0),
             threshold: item.opt_int(THRESHOLD)?,

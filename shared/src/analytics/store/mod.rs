@@ -135,6 +135,16 @@ pub struct CreditTotals {
 }
 
 impl CreditTotals {
+    /// The sums of the totals item, kept with `ADD`: one never added to is 0.
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
+        let sum = |name: &str| -> Result<i64, StoreError> { Ok(item.opt_int(name)?.unwrap_or(0)) };
+        Ok(CreditTotals {
+            used: sum("cu")?,
+            purchased: sum("cp")?,
+            refunded: sum("cr")?,
+        })
+    }
+
     /// Credits left: purchased, less refunded, less used.
     pub fn balance(&self) -> i64 {
         self.purchased - self.refunded - self.used

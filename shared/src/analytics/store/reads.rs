@@ -100,31 +100,36 @@ impl UsageStore {
 
     /// The user's all-time credits (all zero for a user with no usage yet).
     pub async fn credit_totals(&self, user: &UserId) -> Result<CreditTotals, StoreError> {
+        match self.totals_item(user, false, "GetItem totals").await? {
+            None => Ok(CreditTotals::default()),
+            Some(item) => CreditTotals::from_item(&item),
+        }
+    }
+
+    /// The user's totals item; `consistent` when it must see a write that just committed.
+    pub(super) async fn totals_item(
+        &self,
+        user: &UserId,
+        consistent: bool,
+        what: &'static str,
+    ) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(self.rollups_table()?)
             .key(PK, s(user_totals_pk(user.as_str())))
             .key(SK, s(TOTALS_SK))
+            .consistent_read(consistent)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(sdk("GetItem totals"))?;
+            .map_err(sdk(what))?;
         let units = out
             .consumed_capacity()
             .and_then(|c| c.capacity_units)
             .unwrap_or(0.0);
         self.charge_read(units, usize::from(out.item.is_some()));
-        let Some(item) = out.item else {
-            return Ok(CreditTotals::default());
-        };
-        // Sums kept with ADD: one never added to is 0.
-        let sum = |name: &str| -> Result<i64, StoreError> { Ok(item.opt_int(name)?.unwrap_or(0)) };
-        Ok(CreditTotals {
-            used: sum("cu")?,
-            purchased: sum("cp")?,
-            refunded: sum("cr")?,
-        })
+        Ok(out.item)
     }
 
     /// Users with activity on each UTC day, with their (requests, cost micros) that day.
