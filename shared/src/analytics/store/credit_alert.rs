@@ -71,10 +71,7 @@ impl UsageStore {
         };
         let written = conditional("UpdateItem credit alert", update.send().await)?;
         if let Some(out) = &written {
-            let units = out
-                .consumed_capacity()
-                .and_then(|c| c.capacity_units)
-                .unwrap_or(0.0);
+            let units = units(out.consumed_capacity());
             self.charge(|s| s.write_units += units);
         }
         Ok(written.is_some())

@@ -102,10 +102,7 @@ impl UsageStore {
                 .send()
                 .await
                 .map_err(sdk("Query events"))?;
-            let units = out
-                .consumed_capacity()
-                .and_then(|c| c.capacity_units)
-                .unwrap_or(0.0);
+            let units = units(out.consumed_capacity());
             let items = out.items.unwrap_or_default();
             self.charge_read(units, items.len());
             seen += items.len();

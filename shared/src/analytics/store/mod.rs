@@ -42,7 +42,7 @@ use crate::platform::dynamodb::keys::{
 };
 use crate::platform::dynamodb::paging;
 use crate::platform::dynamodb::transact::{transact, Retry, Tx};
-use crate::platform::dynamodb::{Attrs, Item, StoreError};
+use crate::platform::dynamodb::{units, Attrs, Item, StoreError};
 
 /// DynamoDB's limit of actions per transaction.
 const MAX_ACTIONS: usize = 100;

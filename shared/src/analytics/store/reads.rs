@@ -124,10 +124,7 @@ impl UsageStore {
             .send()
             .await
             .map_err(sdk(what))?;
-        let units = out
-            .consumed_capacity()
-            .and_then(|c| c.capacity_units)
-            .unwrap_or(0.0);
+        let units = units(out.consumed_capacity());
         self.charge_read(units, usize::from(out.item.is_some()));
         Ok(out.item)
     }

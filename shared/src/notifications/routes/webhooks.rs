@@ -15,7 +15,7 @@ use crate::platform::app::App;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
 use crate::platform::http::{
-    authenticate, json, no_content, object_body, path_param, HttpResponse, Params,
+    authenticate, json, no_content, object_body, path_param, reader_target, HttpResponse, Params,
 };
 
 const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -113,9 +113,7 @@ http_handler!(
 );
 
 async fn list_webhooks(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(app, req)?;
-    let params = Params::parse(req, &["user_id"])?;
-    let user = params.target_user(&caller)?;
+    let user = reader_target(app, req)?;
     let endpoints = store::accounts(app).await?.endpoints(&user).await?;
     let views: Vec<EndpointView> = endpoints.iter().map(|e| view(e, false)).collect();
     json(

@@ -11,7 +11,14 @@ pub mod transact;
 pub use attrs::{Attrs, Item};
 pub use table::Table;
 
+use aws_sdk_dynamodb::types::ConsumedCapacity;
+
 use crate::platform::error::ApiError;
+
+/// The capacity units DynamoDB reports a request consumed (0 when it was not asked to).
+pub fn units(consumed: Option<&ConsumedCapacity>) -> f64 {
+    consumed.and_then(|c| c.capacity_units).unwrap_or(0.0)
+}
 
 /// A storage failure. Never the client's fault, so always a 500 with the cause logged.
 #[derive(Debug, thiserror::Error)]

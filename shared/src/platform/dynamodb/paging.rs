@@ -32,10 +32,7 @@ pub fn pages(
                 .send()
                 .await
                 .map_err(sdk(what))?;
-            let read_units = out
-                .consumed_capacity()
-                .and_then(|c| c.capacity_units)
-                .unwrap_or(0.0);
+            let read_units = super::units(out.consumed_capacity());
             let next = out.last_evaluated_key.filter(|k| !k.is_empty());
             let page = QueryPage {
                 items: out.items.unwrap_or_default(),
