@@ -3,6 +3,7 @@
 //! and only here. Today: payment events (each one the built-in payment notification) and
 //! low balances (`low_credits`: one warning or error per crossing, evaluated after each ingest).
 
+pub mod budgets;
 pub mod low_credits;
 
 use std::collections::BTreeSet;
@@ -120,6 +121,108 @@ async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), 
         }
     }
     Err(StoreError::Contention(format!("low-credit alert of {user}")).into())
+}
+
+/// Evaluates the budgets of every user `events` touched, right after their ingest committed
+/// (duplicates included, so a retried batch finishes what a crash interrupted). One consistent
+/// read of the user's budget item; for users with budgets, the rollups of each distinct period.
+pub async fn watch_budgets(
+    app: &App,
+    store: &UsageStore,
+    events: &[UsageEvent],
+) -> Result<(), ApiError> {
+    let users: Vec<&UserId> = events
+        .iter()
+        .map(|e| &e.user_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for group in users.chunks(8) {
+        futures::future::try_join_all(
+            group
+                .iter()
+                .map(|user| watch_user_budgets(app, store, user)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Rounds for one user's budgets: a crossing takes three (claim, queue and clear, see nothing
+/// left), and each lost race one more; concurrent writers each advance the state.
+const MAX_BUDGET_ROUNDS: usize = 16;
+
+async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Result<(), ApiError> {
+    use crate::analytics::budget::{Firing, PeriodUsage};
+    for _ in 0..MAX_BUDGET_ROUNDS {
+        let book = store.budgets(user, true).await?;
+        if book.budgets.is_empty() {
+            return Ok(());
+        }
+        let mut budgets = book.budgets;
+        // Claimed firings whose jobs may not be queued yet: queue them (same ids), then clear.
+        let pending: Vec<NotificationJob> = budgets
+            .iter()
+            .flat_map(|b| b.pending.iter().map(|f| budgets::job(user, b, f)))
+            .collect();
+        if !pending.is_empty() {
+            let queue = require(
+                &app.config().resources.notification_jobs_queue_url,
+                "NOTIFICATION_JOBS_QUEUE_URL",
+            )?;
+            sqs::send_json(app.sqs().await, queue, &pending).await?;
+            for b in &mut budgets {
+                b.pending.clear();
+            }
+            store
+                .save_budgets(user, book.version, &budgets, &[])
+                .await?;
+            continue;
+        }
+        let now = chrono::Utc::now();
+        let mut usage = PeriodUsage::default();
+        let mut firings = vec![];
+        for b in &mut budgets {
+            let (start, end) = b.window(now);
+            let period = usage.of(store, user, (start, end), true).await?;
+            let spent = b.spent(period);
+            let fired = b.fired_in(start).to_vec();
+            let crossed = budgets::crossed(spent, b.amount.value(), &b.thresholds, &fired);
+            if crossed.is_empty() {
+                continue;
+            }
+            let (top_models, top_providers, top_endpoints) = b.tops(period);
+            let firing = Firing {
+                rev: b.rev,
+                period_start: start,
+                period_end: end,
+                at: now,
+                thresholds: crossed.clone(),
+                spent,
+                amount: b.amount,
+                top_models,
+                top_providers,
+                top_endpoints,
+            };
+            let mut all = fired;
+            all.extend(crossed);
+            all.sort_unstable();
+            b.fired_period = Some(start);
+            b.fired = all;
+            b.pending.push(firing.clone());
+            firings.push((b.id.clone(), firing));
+        }
+        if firings.is_empty() {
+            return Ok(());
+        }
+        if store
+            .save_budgets(user, book.version, &budgets, &firings)
+            .await?
+        {
+            tracing::info!(user = %user, firings = firings.len(), "budget thresholds claimed");
+        }
+    }
+    Err(StoreError::Contention(format!("budget alerts of {user}")).into())
 }
 
 /// Sets (`Some`) or clears (`None`) a user's own low-credit threshold where the evaluation after
