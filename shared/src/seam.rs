@@ -53,11 +53,13 @@ pub async fn announce_payments(app: &App, events: &[UsageEvent]) -> Result<(), A
 /// retried batch (all duplicates, still evaluated) queues the same job id again, which the
 /// dispatcher turns into the one notification. Writers racing on one user queue the same job id;
 /// the loser of the conditional write re-reads and finds nothing left to do.
-pub async fn watch_credits(
+///
+/// Returns the users whose totals item says they have budgets, for [`watch_budgets`].
+pub async fn watch_credits<'a>(
     app: &App,
     store: &UsageStore,
-    events: &[UsageEvent],
-) -> Result<(), ApiError> {
+    events: &'a [UsageEvent],
+) -> Result<Vec<&'a UserId>, ApiError> {
     let users: Vec<&UserId> = events
         .iter()
         .map(|e| &e.user_id)
@@ -65,18 +67,22 @@ pub async fn watch_credits(
         .into_iter()
         .collect();
     // A few users at a time: a batch of 100 users should not open 100 requests at once.
+    let mut with_budgets = vec![];
     for group in users.chunks(8) {
-        futures::future::try_join_all(group.iter().map(|user| watch_user(app, store, user)))
-            .await?;
+        let has =
+            futures::future::try_join_all(group.iter().map(|user| watch_user(app, store, user)))
+                .await?;
+        with_budgets.extend(group.iter().zip(has).filter(|(_, h)| *h).map(|(u, _)| *u));
     }
-    Ok(())
+    Ok(with_budgets)
 }
 
 /// Rounds of read-decide-write one user may take when other writers keep moving the state; each
 /// lost round means someone else advanced it, so a few always suffice.
 const MAX_ROUNDS: usize = 8;
 
-async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), ApiError> {
+/// Returns whether the user has budgets, as the totals item read says.
+async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<bool, ApiError> {
     use low_credits::{decide, job, Level, Mark, Step};
     for _ in 0..MAX_ROUNDS {
         let standing = store.credit_standing(user).await?;
@@ -94,7 +100,7 @@ async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), 
             .unwrap_or(app.config().low_credit_threshold);
         let balance = standing.totals.balance();
         let (to, epoch) = match decide(balance, threshold, mark) {
-            Step::Stay => return Ok(()),
+            Step::Stay => return Ok(standing.has_budgets),
             Step::Notify(level) => {
                 let queue = require(
                     &app.config().resources.notification_jobs_queue_url,
@@ -117,26 +123,21 @@ async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), 
             .await?;
         if moved {
             tracing::info!(user = %user, level = to.as_str(), epoch, balance, "low-credit alert state");
-            return Ok(());
+            return Ok(standing.has_budgets);
         }
     }
     Err(StoreError::Contention(format!("low-credit alert of {user}")).into())
 }
 
-/// Evaluates the budgets of every user `events` touched, right after their ingest committed
-/// (duplicates included, so a retried batch finishes what a crash interrupted). One consistent
-/// read of the user's budget item; for users with budgets, the rollups of each distinct period.
+/// Evaluates the budgets of `users` (those an ingest touched that have budgets, as
+/// [`watch_credits`] read), right after their ingest committed — duplicates included, so a
+/// retried batch finishes what a crash interrupted: one consistent read of the user's budget
+/// item, then the rollups of each distinct period of their budgets.
 pub async fn watch_budgets(
     app: &App,
     store: &UsageStore,
-    events: &[UsageEvent],
+    users: &[&UserId],
 ) -> Result<(), ApiError> {
-    let users: Vec<&UserId> = events
-        .iter()
-        .map(|e| &e.user_id)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
     for group in users.chunks(8) {
         futures::future::try_join_all(
             group

@@ -1,7 +1,9 @@
 //! A user's budgets, all on ONE item (`USER#<user>#TOTAL` / `BUDGETS`, at most 20 budgets) with
-//! a version: the evaluation after an ingest costs one consistent read per user, a user without
-//! budgets one read of a missing item, and every change — a route's edit or an alert's claim —
-//! is one write conditioned on the version read, so no race can lose or repeat a threshold.
+//! a version, and their count `bg` on the totals item beside it, written in the same transaction:
+//! the low-credit check after an ingest already reads the totals item consistently, so a user
+//! without budgets costs nothing more, and one with budgets one more read. Every change — a
+//! route's edit or an alert's claim — is one write conditioned on the version read, so no race
+//! can lose or repeat a threshold.
 //! Each firing also leaves a history item (`ALERT#BUDGET#<id>#<rev>#<period>#<highest>`) beside
 //! it for a later alerts listing.
 
@@ -14,6 +16,8 @@ use crate::platform::dynamodb::transact::Tx;
 pub const BUDGETS_SK: &str = "BUDGETS";
 const LIST: &str = "budgets";
 const VERSION: &str = "ver";
+/// The count of budgets on the totals item.
+pub(super) const MARKER: &str = "bg";
 
 /// The budgets as read, with the version a write must find unchanged (0: no item yet).
 #[derive(Clone, Debug, Default)]
@@ -78,9 +82,21 @@ impl UsageStore {
                 .expression_attribute_names("#v", VERSION)
                 .expression_attribute_values(":v", num(version))
         };
-        let mut items = vec![TransactWriteItem::builder()
-            .put(built(put.build())?)
-            .build()];
+        let marker = Update::builder()
+            .table_name(table)
+            .key(PK, s(pk.clone()))
+            .key(SK, s(TOTALS_SK))
+            .update_expression("SET #bg = :bg")
+            .expression_attribute_names("#bg", MARKER)
+            .expression_attribute_values(":bg", num(budgets.len() as i64));
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(built(marker.build())?)
+                .build(),
+        ];
         for (id, f) in firings {
             let highest = f.thresholds.last().copied().unwrap_or(0);
             let sk = format!(
