@@ -1,7 +1,8 @@
 //! Where the two halves meet. The analytics half records what happened and knows nothing of
 //! notifications; what in its data needs a person's attention becomes a notification job here,
-//! and only here. Today: payment events (each one the built-in payment notification) and
-//! low balances (`low_credits`: one warning or error per crossing, evaluated after each ingest).
+//! and only here. Today: payment events (each one the built-in payment notification), low
+//! balances (`low_credits`: one warning or error per crossing, evaluated after each ingest) and
+//! budgets (`budgets`: each threshold once per period, evaluated after each ingest).
 
 pub mod budgets;
 pub mod low_credits;

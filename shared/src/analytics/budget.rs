@@ -343,6 +343,79 @@ mod tests {
     }
 
     #[test]
+    fn what_fired_belongs_to_its_period_and_a_new_period_re_arms() {
+        let start = at("2026-11-01T00:00:00Z");
+        let b = Budget {
+            id: "b".into(),
+            amount: Amount::Credits(100),
+            period: BudgetPeriod::Month,
+            tz: "UTC".into(),
+            thresholds: DEFAULT_THRESHOLDS.to_vec(),
+            filter: Filter::default(),
+            created_at: start,
+            updated_at: start,
+            rev: 1,
+            fired_period: Some(start),
+            fired: vec![50, 75],
+            pending: vec![],
+        };
+        assert_eq!(b.fired_in(start), [50, 75]);
+        assert!(b.fired_in(at("2026-12-01T00:00:00Z")).is_empty());
+    }
+
+    #[test]
+    fn a_filter_counts_its_provider_model_or_endpoint_only() {
+        let mut r = Rollup::default();
+        let c = |credits| Counters {
+            credits,
+            ..Counters::default()
+        };
+        r.total = c(10);
+        r.providers.insert("openai".into(), c(7));
+        r.providers.insert("anthropic".into(), c(3));
+        r.models.insert(("openai".into(), "gpt-4o".into()), c(7));
+        r.models.insert(("anthropic".into(), "claude".into()), c(3));
+        r.endpoints.insert("/chat".into(), c(9));
+        let budget = |filter| Budget {
+            id: "b".into(),
+            amount: Amount::Credits(100),
+            period: BudgetPeriod::Month,
+            tz: "UTC".into(),
+            thresholds: vec![50],
+            filter,
+            created_at: at("2026-11-01T00:00:00Z"),
+            updated_at: at("2026-11-01T00:00:00Z"),
+            rev: 1,
+            fired_period: None,
+            fired: vec![],
+            pending: vec![],
+        };
+        let f = |p: Option<&str>, m: Option<&str>, e: Option<&str>| Filter {
+            provider: p.map(str::to_owned),
+            model: m.map(str::to_owned),
+            endpoint: e.map(str::to_owned),
+        };
+        for (what, filter, spent) in [
+            ("everything", f(None, None, None), 10),
+            ("a provider", f(Some("anthropic"), None, None), 3),
+            ("a model", f(None, Some("gpt-4o"), None), 7),
+            (
+                "a model of another provider",
+                f(Some("anthropic"), Some("gpt-4o"), None),
+                0,
+            ),
+            ("an endpoint", f(None, None, Some("/chat")), 9),
+            ("an unknown endpoint", f(None, None, Some("/x")), 0),
+        ] {
+            assert_eq!(budget(filter).spent(&r), spent, "{what}");
+        }
+        let (models, providers, endpoints) = budget(f(None, None, None)).tops(&r);
+        assert_eq!(models[0], ("openai".into(), "gpt-4o".into(), 7));
+        assert_eq!(providers.len(), 2);
+        assert_eq!(endpoints, [("/chat".to_owned(), 9)]);
+    }
+
+    #[test]
     fn days_left_counts_today() {
         let end = at("2026-12-01T00:00:00Z");
         assert_eq!(days_left(at("2026-11-30T23:00:00Z"), end), 1);
