@@ -167,6 +167,7 @@ async fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
         (json!({"amount_credits": -5}), "amount_credits"),
         (json!({"amount_credits": 5, "period": "year"}), "period"),
         (json!({"amount_credits": 5, "tz": "Mars/Olympus"}), "tz"),
+        (json!({"amount_credits": 5, "tz": "Asia/Kolkata"}), "tz"),
         (json!({"amount_credits": 5, "thresholds": []}), "thresholds"),
         (
             json!({"amount_credits": 5, "thresholds": [0]}),

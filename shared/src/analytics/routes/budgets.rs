@@ -130,6 +130,21 @@ fn definition(body: PutBody) -> Result<Definition, ApiError> {
             )
         })?,
     };
+    // Rollups are hourly: a period starting at a half hour could not be summed exactly.
+    let now = Utc::now();
+    if [now, now + chrono::Duration::days(182)]
+        .iter()
+        .any(|t| tz.offset(*t).local_minus_utc() % 3600 != 0)
+    {
+        return Err(ApiError::invalid(
+            "tz",
+            format!(
+                "{} is offset from UTC by a fraction of an hour, which hourly rollups cannot \
+                 split; use a whole-hour zone or UTC",
+                tz.name()
+            ),
+        ));
+    }
     let thresholds = match body.thresholds {
         None => DEFAULT_THRESHOLDS.to_vec(),
         Some(list) => {
