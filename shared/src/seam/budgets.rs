@@ -12,7 +12,7 @@
 
 use serde_json::{json, Value};
 
-use crate::analytics::budget::{days_left, Amount, Budget, Firing};
+use crate::analytics::budget::{days_left, Amount, Budget, BudgetPeriod, Firing};
 use crate::analytics::money::format_usd;
 use crate::notifications::jobs::NotificationJob;
 use crate::platform::domain::UserId;
@@ -95,7 +95,11 @@ pub fn job(user: &UserId, budget: &Budget, f: &Firing) -> NotificationJob {
          in the period.",
         shown(f.amount, f.spent),
         shown(f.amount, amount),
-        budget.period.as_str(),
+        match budget.period {
+            BudgetPeriod::Day => "daily",
+            BudgetPeriod::Week => "weekly",
+            BudgetPeriod::Month => "monthly",
+        },
         budget.id,
         if left == 1 { "" } else { "s" },
     );
@@ -134,7 +138,7 @@ pub fn job(user: &UserId, budget: &Budget, f: &Firing) -> NotificationJob {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::budget::{BudgetPeriod, Filter};
+    use crate::analytics::budget::Filter;
     use crate::notifications::jobs::Job;
 
     const T: [u32; 4] = [50, 75, 90, 100];
@@ -239,7 +243,9 @@ mod tests {
         assert_eq!(job.kind, "warning");
         assert_eq!(job.title, "Budget team at 80%");
         assert!(
-            job.message.contains("$80.50 of your $100.00 month"),
+            job.message.contains(
+                "$80.50 of your $100.00 monthly budget team (80%), crossing 50%, 75%; 11 days left"
+            ),
             "{}",
             job.message
         );
