@@ -150,8 +150,8 @@ pub async fn watch_budgets(
     Ok(())
 }
 
-/// Rounds for one user's budgets: a crossing takes three (claim, queue and clear, see nothing
-/// left), and each lost race one more; concurrent writers each advance the state.
+/// Rounds for one user's budgets: a crossing takes one (claim, then queue and clear), and each
+/// lost race one more; concurrent writers each advance the state.
 const MAX_BUDGET_ROUNDS: usize = 16;
 
 async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Result<(), ApiError> {
@@ -162,23 +162,10 @@ async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Res
             return Ok(());
         }
         let mut budgets = book.budgets;
-        // Claimed firings whose jobs may not be queued yet: queue them (same ids), then clear.
-        let pending: Vec<NotificationJob> = budgets
-            .iter()
-            .flat_map(|b| b.pending.iter().map(|f| budgets::job(user, b, f)))
-            .collect();
-        if !pending.is_empty() {
-            let queue = require(
-                &app.config().resources.notification_jobs_queue_url,
-                "NOTIFICATION_JOBS_QUEUE_URL",
-            )?;
-            sqs::send_json(app.sqs().await, queue, &pending).await?;
-            for b in &mut budgets {
-                b.pending.clear();
-            }
-            store
-                .save_budgets(user, book.version, &budgets, &[])
-                .await?;
+        // Claimed firings whose jobs may not be queued yet (a crash after the claim): queue them
+        // again under the same ids, clear them, and decide afresh.
+        if budgets.iter().any(|b| !b.pending.is_empty()) {
+            queue_pending(app, store, user, book.version, &mut budgets).await?;
             continue;
         }
         let now = chrono::Utc::now();
@@ -222,9 +209,38 @@ async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Res
             .await?
         {
             tracing::info!(user = %user, firings = firings.len(), "budget thresholds claimed");
+            // Claimed at version + 1: queue and clear; if another writer moved on meanwhile, the
+            // next round finds whatever is still pending.
+            if queue_pending(app, store, user, book.version + 1, &mut budgets).await? {
+                return Ok(());
+            }
         }
     }
     Err(StoreError::Contention(format!("budget alerts of {user}")).into())
+}
+
+/// Queues the jobs of every pending firing of `budgets` (read at `version`), then clears them;
+/// `false` when another writer changed the budgets before the clear.
+async fn queue_pending(
+    app: &App,
+    store: &UsageStore,
+    user: &UserId,
+    version: i64,
+    budgets: &mut [crate::analytics::budget::Budget],
+) -> Result<bool, ApiError> {
+    let jobs: Vec<NotificationJob> = budgets
+        .iter()
+        .flat_map(|b| b.pending.iter().map(|f| budgets::job(user, b, f)))
+        .collect();
+    let queue = require(
+        &app.config().resources.notification_jobs_queue_url,
+        "NOTIFICATION_JOBS_QUEUE_URL",
+    )?;
+    sqs::send_json(app.sqs().await, queue, &jobs).await?;
+    for b in budgets.iter_mut() {
+        b.pending.clear();
+    }
+    Ok(store.save_budgets(user, version, budgets, &[]).await?)
 }
 
 /// Sets (`Some`) or clears (`None`) a user's own low-credit threshold where the evaluation after
