@@ -449,3 +449,27 @@ async fn a_filtered_budget_counts_only_its_model() {
     assert_eq!(alerts[0]["data"]["spent_usd"], json!(5.0));
     assert_eq!(alerts[0]["data"]["top_models"][0]["model"], "claude-3");
 }
+
+#[tokio::test]
+async fn a_weekly_budget_an_admin_sets_for_a_user_alerts_that_user() {
+    let t = Budgets::new().await;
+    let u = t.funded_user("bg-admin-week").await;
+    let made = t
+        .api
+        .as_admin()
+        .put(
+            &format!("/budgets/weekly?user_id={u}"),
+            &json!({"amount_credits": 10, "period": "week", "tz": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.json);
+
+    t.post(&[UsageEventBuilder::request().user(&u).credits(8).build()])
+        .await;
+
+    let alerts = t.alerts(&u).await;
+    assert_eq!(crossings(&alerts), [vec![50, 75]]);
+    assert_eq!(alerts[0]["data"]["period"], "week");
+    let days_left = alerts[0]["data"]["days_left"].as_i64().unwrap();
+    assert!((1..=7).contains(&days_left), "{days_left}");
+}
