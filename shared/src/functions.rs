@@ -2,7 +2,7 @@
 //! (`BuildProperties.Binary`): the binaries, the local runner and tests find handlers here.
 
 use crate::analytics::consumer;
-use crate::analytics::routes::{self as analytics, ingest};
+use crate::analytics::routes::{self as analytics, budgets, ingest};
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
@@ -45,6 +45,9 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
         "admin-analytics-top-users",
         Handler::Http(analytics::admin_top_users),
     ),
+    ("budgets-list", Handler::Http(budgets::list)),
+    ("budget-put", Handler::Http(budgets::put)),
+    ("budget-delete", Handler::Http(budgets::delete)),
     // ---- notifications
     ("notifications-list", Handler::Http(inbox::list)),
     ("notifications-create", Handler::Http(inbox::create)),

@@ -1,8 +1,10 @@
 //! Where the two halves meet. The analytics half records what happened and knows nothing of
 //! notifications; what in its data needs a person's attention becomes a notification job here,
-//! and only here. Today: payment events (each one the built-in payment notification) and
-//! low balances (`low_credits`: one warning or error per crossing, evaluated after each ingest).
+//! and only here. Today: payment events (each one the built-in payment notification), low
+//! balances (`low_credits`: one warning or error per crossing, evaluated after each ingest) and
+//! budgets (`budgets`: each threshold once per period, evaluated after each ingest).
 
+pub mod budgets;
 pub mod low_credits;
 
 use std::collections::BTreeSet;
@@ -52,11 +54,13 @@ pub async fn announce_payments(app: &App, events: &[UsageEvent]) -> Result<(), A
 /// retried batch (all duplicates, still evaluated) queues the same job id again, which the
 /// dispatcher turns into the one notification. Writers racing on one user queue the same job id;
 /// the loser of the conditional write re-reads and finds nothing left to do.
-pub async fn watch_credits(
+///
+/// Returns the users whose totals item says they have budgets, for [`watch_budgets`].
+pub async fn watch_credits<'a>(
     app: &App,
     store: &UsageStore,
-    events: &[UsageEvent],
-) -> Result<(), ApiError> {
+    events: &'a [UsageEvent],
+) -> Result<Vec<&'a UserId>, ApiError> {
     let users: Vec<&UserId> = events
         .iter()
         .map(|e| &e.user_id)
@@ -64,18 +68,22 @@ pub async fn watch_credits(
         .into_iter()
         .collect();
     // A few users at a time: a batch of 100 users should not open 100 requests at once.
+    let mut with_budgets = vec![];
     for group in users.chunks(8) {
-        futures::future::try_join_all(group.iter().map(|user| watch_user(app, store, user)))
-            .await?;
+        let has =
+            futures::future::try_join_all(group.iter().map(|user| watch_user(app, store, user)))
+                .await?;
+        with_budgets.extend(group.iter().zip(has).filter(|(_, h)| *h).map(|(u, _)| *u));
     }
-    Ok(())
+    Ok(with_budgets)
 }
 
 /// Rounds of read-decide-write one user may take when other writers keep moving the state; each
 /// lost round means someone else advanced it, so a few always suffice.
 const MAX_ROUNDS: usize = 8;
 
-async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), ApiError> {
+/// Returns whether the user has budgets, as the totals item read says.
+async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<bool, ApiError> {
     use low_credits::{decide, job, Level, Mark, Step};
     for _ in 0..MAX_ROUNDS {
         let standing = store.credit_standing(user).await?;
@@ -93,7 +101,7 @@ async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), 
             .unwrap_or(app.config().low_credit_threshold);
         let balance = standing.totals.balance();
         let (to, epoch) = match decide(balance, threshold, mark) {
-            Step::Stay => return Ok(()),
+            Step::Stay => return Ok(standing.has_budgets),
             Step::Notify(level) => {
                 let queue = require(
                     &app.config().resources.notification_jobs_queue_url,
@@ -116,10 +124,123 @@ async fn watch_user(app: &App, store: &UsageStore, user: &UserId) -> Result<(), 
             .await?;
         if moved {
             tracing::info!(user = %user, level = to.as_str(), epoch, balance, "low-credit alert state");
-            return Ok(());
+            return Ok(standing.has_budgets);
         }
     }
     Err(StoreError::Contention(format!("low-credit alert of {user}")).into())
+}
+
+/// Evaluates the budgets of `users` (those an ingest touched that have budgets, as
+/// [`watch_credits`] read), right after their ingest committed — duplicates included, so a
+/// retried batch finishes what a crash interrupted: one consistent read of the user's budget
+/// item, then the rollups of each distinct period of their budgets.
+pub async fn watch_budgets(
+    app: &App,
+    store: &UsageStore,
+    users: &[&UserId],
+) -> Result<(), ApiError> {
+    for group in users.chunks(8) {
+        futures::future::try_join_all(
+            group
+                .iter()
+                .map(|user| watch_user_budgets(app, store, user)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Rounds for one user's budgets: a crossing takes one (claim, then queue and clear), and each
+/// lost race one more; concurrent writers each advance the state.
+const MAX_BUDGET_ROUNDS: usize = 16;
+
+async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Result<(), ApiError> {
+    use crate::analytics::budget::{Firing, PeriodUsage};
+    for _ in 0..MAX_BUDGET_ROUNDS {
+        let book = store.budgets(user, true).await?;
+        if book.budgets.is_empty() {
+            return Ok(());
+        }
+        let mut budgets = book.budgets;
+        // Claimed firings whose jobs may not be queued yet (a crash after the claim): queue them
+        // again under the same ids, clear them, and decide afresh.
+        if budgets.iter().any(|b| !b.pending.is_empty()) {
+            queue_pending(app, store, user, book.version, &mut budgets).await?;
+            continue;
+        }
+        let now = chrono::Utc::now();
+        let mut usage = PeriodUsage::default();
+        let mut firings = vec![];
+        for b in &mut budgets {
+            let (start, end) = b.window(now);
+            let period = usage.of(store, user, (start, end), true).await?;
+            let spent = b.spent(period);
+            let fired = b.fired_in(start).to_vec();
+            let crossed = budgets::crossed(spent, b.amount.value(), &b.thresholds, &fired);
+            if crossed.is_empty() {
+                continue;
+            }
+            let (top_models, top_providers, top_endpoints) = b.tops(period);
+            let firing = Firing {
+                rev: b.rev,
+                period_start: start,
+                period_end: end,
+                at: now,
+                thresholds: crossed.clone(),
+                spent,
+                amount: b.amount,
+                top_models,
+                top_providers,
+                top_endpoints,
+            };
+            let mut all = fired;
+            all.extend(crossed);
+            all.sort_unstable();
+            b.fired_period = Some(start);
+            b.fired = all;
+            b.pending.push(firing.clone());
+            firings.push((b.id.clone(), firing));
+        }
+        if firings.is_empty() {
+            return Ok(());
+        }
+        if store
+            .save_budgets(user, book.version, &budgets, &firings)
+            .await?
+        {
+            tracing::info!(user = %user, firings = firings.len(), "budget thresholds claimed");
+            // Claimed at version + 1: queue and clear; if another writer moved on meanwhile, the
+            // next round finds whatever is still pending.
+            if queue_pending(app, store, user, book.version + 1, &mut budgets).await? {
+                return Ok(());
+            }
+        }
+    }
+    Err(StoreError::Contention(format!("budget alerts of {user}")).into())
+}
+
+/// Queues the jobs of every pending firing of `budgets` (read at `version`), then clears them;
+/// `false` when another writer changed the budgets before the clear.
+async fn queue_pending(
+    app: &App,
+    store: &UsageStore,
+    user: &UserId,
+    version: i64,
+    budgets: &mut [crate::analytics::budget::Budget],
+) -> Result<bool, ApiError> {
+    let jobs: Vec<NotificationJob> = budgets
+        .iter()
+        .flat_map(|b| b.pending.iter().map(|f| budgets::job(user, b, f)))
+        .collect();
+    let queue = require(
+        &app.config().resources.notification_jobs_queue_url,
+        "NOTIFICATION_JOBS_QUEUE_URL",
+    )?;
+    sqs::send_json(app.sqs().await, queue, &jobs).await?;
+    for b in budgets.iter_mut() {
+        b.pending.clear();
+    }
+    Ok(store.save_budgets(user, version, budgets, &[]).await?)
 }
 
 /// Sets (`Some`) or clears (`None`) a user's own low-credit threshold where the evaluation after

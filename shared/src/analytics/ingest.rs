@@ -127,7 +127,8 @@ pub async fn ingest(app: &App, raw: &[Value]) -> Result<Ingested, ApiError> {
         }
         // Every touched user, duplicates included: a batch retried after a crash between its
         // commit and this point must still raise the alert.
-        seam::watch_credits(app, &store, &valid).await?;
+        let with_budgets = seam::watch_credits(app, &store, &valid).await?;
+        seam::watch_budgets(app, &store, &with_budgets).await?;
         let stats = store.stats();
         tracing::info!(
             events = valid.len(),

@@ -4,6 +4,7 @@
 
 mod admin;
 mod breakdowns;
+pub mod budgets;
 mod export;
 pub mod ingest;
 mod performance;

@@ -21,6 +21,9 @@ pub struct CreditStanding {
     pub alert_state: Option<String>,
     pub alert_epoch: i64,
     pub threshold: Option<i64>,
+    /// Whether the user has budgets (the `bg` count kept by `store::budgets`): the budget
+    /// evaluation after an ingest reads the budgets only then.
+    pub has_budgets: bool,
 }
 
 impl UsageStore {
@@ -37,6 +40,7 @@ impl UsageStore {
             alert_state: item.opt_string(STATE)?.map(str::to_owned),
             alert_epoch: item.opt_int(EPOCH)?.unwrap_or(0),
             threshold: item.opt_int(THRESHOLD)?,
+            has_budgets: item.opt_int(super::budgets::MARKER)?.unwrap_or(0) > 0,
         })
     }
 

@@ -12,11 +12,13 @@
 //! `Rollup::part_of`), so an update never rewrites more than a few KB whatever the user's
 //! dimensions: DynamoDB bills an update on the whole item's size.
 
+mod budgets;
 mod credit_alert;
 pub mod events;
 mod reads;
 mod record;
 
+pub use budgets::BudgetBook;
 pub use credit_alert::CreditStanding;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -13,6 +13,24 @@ impl UsageStore {
         scope: &Scope,
         cover: &Cover,
     ) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        self.rollups_read(scope, cover, false).await
+    }
+
+    /// [`Self::rollups`], strongly consistent: for a decision right after an ingest committed.
+    pub async fn rollups_consistent(
+        &self,
+        scope: &Scope,
+        cover: &Cover,
+    ) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        self.rollups_read(scope, cover, true).await
+    }
+
+    async fn rollups_read(
+        &self,
+        scope: &Scope,
+        cover: &Cover,
+        consistent: bool,
+    ) -> Result<BTreeMap<String, Rollup>, StoreError> {
         let mut runs: Vec<(char, String, String)> = vec![];
         if let (Some(first), Some(last)) = (cover.days.first(), cover.days.last()) {
             runs.push(('D', day_key(*first), day_key(*last)));
@@ -49,7 +67,7 @@ impl UsageStore {
                 }
                 let to = rollup_range_end(to);
                 for item in self
-                    .query_range(self.rollups_table()?, pk, from, &to)
+                    .query_range(self.rollups_table()?, pk, from, &to, consistent)
                     .await?
                 {
                     // A bucket's own item and its model and endpoint items sum to its rollup.
@@ -79,11 +97,13 @@ impl UsageStore {
         pk: &str,
         from: &str,
         to: &str,
+        consistent: bool,
     ) -> Result<Vec<Item>, StoreError> {
         let query = self
             .client
             .query()
             .table_name(table)
+            .consistent_read(consistent)
             .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":a", s(from))

@@ -1,0 +1,416 @@
+//! `GET /api/v1/budgets`, `PUT /api/v1/budgets/{id}`, `DELETE /api/v1/budgets/{id}`: a user's
+//! budgets (an admin's for any user with `user_id`). The id is the client's name for the budget:
+//! a PUT creates it (201) or replaces its definition (200), keeping what already fired this
+//! period unless the new definition puts a threshold back above the spend.
+
+use chrono::Utc;
+use http::StatusCode;
+use lambda_http::Request;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::analytics::budget::{
+    Amount, Budget, BudgetPeriod, Filter, PeriodUsage, DEFAULT_THRESHOLDS, MAX_BUDGETS,
+    MAX_THRESHOLD, MAX_THRESHOLDS,
+};
+use crate::analytics::money::{parse_usd, Usd4};
+use crate::analytics::store::UsageStore;
+use crate::analytics::zone::Zone;
+use crate::platform::app::App;
+use crate::platform::config::require;
+use crate::platform::domain::UserId;
+use crate::platform::error::ApiError;
+use crate::platform::handler::http_handler;
+use crate::platform::http::{
+    authenticate, json, no_content, object_body, path_param, HttpResponse, Params,
+};
+use crate::seam::budgets::{percent, still_fired};
+
+const MAX_BODY_BYTES: usize = 4 * 1024;
+const MAX_ID_CHARS: usize = 64;
+const MAX_NAME_CHARS: usize = 200;
+/// The largest amount in USD a budget may have.
+const MAX_USD: i64 = 1_000_000_000;
+/// Rounds of read-modify-write when alerts or other edits change the budgets meanwhile.
+const MAX_ROUNDS: usize = 8;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutBody {
+    #[serde(default)]
+    amount_usd: Option<serde_json::Number>,
+    #[serde(default)]
+    amount_credits: Option<i64>,
+    #[serde(default)]
+    period: Option<String>,
+    #[serde(default)]
+    tz: Option<String>,
+    #[serde(default)]
+    thresholds: Option<Vec<i64>>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+/// A budget's definition from a PUT body; each problem a 400 naming its field.
+struct Definition {
+    amount: Amount,
+    period: BudgetPeriod,
+    tz: String,
+    thresholds: Vec<u32>,
+    filter: Filter,
+}
+
+fn name(field: &str, raw: Option<String>) -> Result<Option<String>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() || v.chars().count() > MAX_NAME_CHARS => {
+            Err(ApiError::invalid(
+                field,
+                format!("{field} must be 1 to {MAX_NAME_CHARS} characters"),
+            ))
+        }
+        Some(v) if v.chars().any(char::is_control) => Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        )),
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+fn definition(body: PutBody) -> Result<Definition, ApiError> {
+    let amount = match (body.amount_usd, body.amount_credits) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "amount_usd",
+                "give amount_usd or amount_credits, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "amount_usd",
+                "amount_usd or amount_credits is required",
+            ))
+        }
+        (Some(usd), None) => {
+            let micros = parse_usd(&usd, MAX_USD)
+                .map_err(|why| ApiError::invalid("amount_usd", format!("amount_usd {why}")))?;
+            if micros <= 0 {
+                return Err(ApiError::invalid(
+                    "amount_usd",
+                    "amount_usd must be greater than 0",
+                ));
+            }
+            Amount::UsdMicros(micros)
+        }
+        (None, Some(credits)) => {
+            if credits <= 0 {
+                return Err(ApiError::invalid(
+                    "amount_credits",
+                    "amount_credits must be greater than 0",
+                ));
+            }
+            Amount::Credits(credits)
+        }
+    };
+    let period = match body.period.as_deref() {
+        None => BudgetPeriod::Month,
+        Some(raw) => BudgetPeriod::parse(raw)
+            .ok_or_else(|| ApiError::invalid("period", "period must be month, week or day"))?,
+    };
+    let tz = match body.tz {
+        None => Zone::utc(),
+        Some(raw) => Zone::parse(&raw).ok_or_else(|| {
+            ApiError::invalid(
+                "tz",
+                format!("tz must be an IANA time zone such as Europe/Paris, not {raw:?}"),
+            )
+        })?,
+    };
+    // Rollups are hourly: a period starting at a half hour could not be summed exactly.
+    let now = Utc::now();
+    if [now, now + chrono::Duration::days(182)]
+        .iter()
+        .any(|t| tz.offset(*t).local_minus_utc() % 3600 != 0)
+    {
+        return Err(ApiError::invalid(
+            "tz",
+            format!(
+                "{} is offset from UTC by a fraction of an hour, which hourly rollups cannot \
+                 split; use a whole-hour zone or UTC",
+                tz.name()
+            ),
+        ));
+    }
+    let thresholds = match body.thresholds {
+        None => DEFAULT_THRESHOLDS.to_vec(),
+        Some(list) => {
+            if list.is_empty() || list.len() > MAX_THRESHOLDS {
+                return Err(ApiError::invalid(
+                    "thresholds",
+                    format!("thresholds must hold 1 to {MAX_THRESHOLDS} percentages"),
+                ));
+            }
+            let mut out = vec![];
+            for t in list {
+                match u32::try_from(t) {
+                    Ok(t) if (1..=MAX_THRESHOLD).contains(&t) => out.push(t),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "thresholds",
+                            format!("each threshold must be 1 to {MAX_THRESHOLD} percent, not {t}"),
+                        ))
+                    }
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            out
+        }
+    };
+    let filter = Filter {
+        provider: name("provider", body.provider)?,
+        model: name("model", body.model)?,
+        endpoint: name("endpoint", body.endpoint)?,
+    };
+    if filter.endpoint.is_some() && (filter.provider.is_some() || filter.model.is_some()) {
+        return Err(ApiError::invalid(
+            "endpoint",
+            "endpoint does not combine with provider or model: usage is not counted per both",
+        ));
+    }
+    Ok(Definition {
+        amount,
+        period,
+        tz: tz.name().to_owned(),
+        thresholds,
+        filter,
+    })
+}
+
+fn budget_id(req: &Request) -> Result<String, ApiError> {
+    let id = path_param(req, "id")?;
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_CHARS
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(id)
+    } else {
+        Err(ApiError::invalid(
+            "id",
+            format!("id must be 1 to {MAX_ID_CHARS} letters, digits, - or _"),
+        ))
+    }
+}
+
+async fn store(app: &App) -> Result<UsageStore, ApiError> {
+    let r = &app.config().resources;
+    Ok(UsageStore::new(
+        app.dynamodb().await.clone(),
+        None,
+        Some(require(&r.rollups_table, "ROLLUPS_TABLE")?),
+        app.config().retention_days,
+    ))
+}
+
+#[derive(Serialize)]
+struct View {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount_usd: Option<Usd4>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount_credits: Option<i64>,
+    period: &'static str,
+    tz: String,
+    thresholds: Vec<u32>,
+    #[serde(flatten)]
+    filter: Filter,
+    created_at: String,
+    updated_at: String,
+    current: Value,
+}
+
+async fn view(
+    store: &UsageStore,
+    user: &UserId,
+    usage: &mut PeriodUsage,
+    b: &Budget,
+) -> Result<View, ApiError> {
+    let now = Utc::now();
+    let (start, end) = b.window(now);
+    let spent = b.spent(usage.of(store, user, (start, end), false).await?);
+    let stamp = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut current = json!({
+        "period_start": stamp(start),
+        "period_end": stamp(end),
+        "percent": percent(spent, b.amount.value()),
+        "thresholds_fired": b.fired_in(start),
+    });
+    let (amount_usd, amount_credits) = match b.amount {
+        Amount::UsdMicros(v) => {
+            current["spent_usd"] = json!(Usd4(spent));
+            (Some(Usd4(v)), None)
+        }
+        Amount::Credits(v) => {
+            current["spent_credits"] = json!(spent);
+            (None, Some(v))
+        }
+    };
+    Ok(View {
+        id: b.id.clone(),
+        amount_usd,
+        amount_credits,
+        period: b.period.as_str(),
+        tz: b.tz.clone(),
+        thresholds: b.thresholds.clone(),
+        filter: b.filter.clone(),
+        created_at: stamp(b.created_at),
+        updated_at: stamp(b.updated_at),
+        current,
+    })
+}
+
+http_handler!(
+    /// `GET /api/v1/budgets` — the budgets with this period's spend.
+    list => list_budgets
+);
+
+async fn list_budgets(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(app, req)?;
+    let user = Params::parse(req, &["user_id"])?.target_user(&caller)?;
+    let store = store(app).await?;
+    let book = store.budgets(&user, false).await?;
+    let mut usage = PeriodUsage::default();
+    let mut views = vec![];
+    for b in &book.budgets {
+        views.push(view(&store, &user, &mut usage, b).await?);
+    }
+    json(
+        app,
+        StatusCode::OK,
+        &json!({"total": views.len(), "budgets": views}),
+    )
+}
+
+http_handler!(
+    /// `PUT /api/v1/budgets/{id}` — 201 created or 200 replaced, with the budget.
+    put => put_budget
+);
+
+async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(app, req)?;
+    let user = Params::parse(req, &["user_id"])?.target_user(&caller)?;
+    let id = budget_id(req)?;
+    let def = definition(object_body(req, MAX_BODY_BYTES)?)?;
+    let store = store(app).await?;
+    for _ in 0..MAX_ROUNDS {
+        let book = store.budgets(&user, true).await?;
+        let mut budgets = book.budgets;
+        let now = Utc::now();
+        let existing = budgets.iter().position(|b| b.id == id);
+        let created = existing.is_none();
+        let budget = match existing {
+            None => {
+                if budgets.len() >= MAX_BUDGETS {
+                    return Err(ApiError::Conflict(format!(
+                        "a user may have at most {MAX_BUDGETS} budgets; delete one first"
+                    )));
+                }
+                Budget {
+                    id: id.clone(),
+                    amount: def.amount,
+                    period: def.period,
+                    tz: def.tz.clone(),
+                    thresholds: def.thresholds.clone(),
+                    filter: def.filter.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    // A new budget's jobs must not share ids with a deleted one of the same name.
+                    rev: now.timestamp_millis(),
+                    fired_period: None,
+                    fired: vec![],
+                    pending: vec![],
+                }
+            }
+            Some(i) => {
+                let old = &budgets[i];
+                let mut b = Budget {
+                    amount: def.amount,
+                    period: def.period,
+                    tz: def.tz.clone(),
+                    thresholds: def.thresholds.clone(),
+                    filter: def.filter.clone(),
+                    updated_at: now,
+                    rev: old.rev + 1,
+                    ..old.clone()
+                };
+                // What fired stays fired only while the new definition still has it reached.
+                let (start, end) = b.window(now);
+                let fired = b.fired_in(start).to_vec();
+                b.fired = if fired.is_empty() {
+                    vec![]
+                } else {
+                    let mut usage = PeriodUsage::default();
+                    let spent = b.spent(usage.of(&store, &user, (start, end), true).await?);
+                    still_fired(&fired, spent, b.amount.value(), &b.thresholds)
+                };
+                b.fired_period = (!b.fired.is_empty()).then_some(start);
+                b
+            }
+        };
+        match existing {
+            None => budgets.push(budget.clone()),
+            Some(i) => budgets[i] = budget.clone(),
+        }
+        if store
+            .save_budgets(&user, book.version, &budgets, &[])
+            .await?
+        {
+            let mut usage = PeriodUsage::default();
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            return json(
+                app,
+                status,
+                &view(&store, &user, &mut usage, &budget).await?,
+            );
+        }
+    }
+    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {user}")).into())
+}
+
+http_handler!(
+    /// `DELETE /api/v1/budgets/{id}` — 204; the budget stops alerting at once.
+    delete => delete_budget
+);
+
+async fn delete_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(app, req)?;
+    let user = Params::parse(req, &["user_id"])?.target_user(&caller)?;
+    let id = budget_id(req)?;
+    let store = store(app).await?;
+    for _ in 0..MAX_ROUNDS {
+        let book = store.budgets(&user, true).await?;
+        let mut budgets = book.budgets;
+        let before = budgets.len();
+        budgets.retain(|b| b.id != id);
+        if budgets.len() == before {
+            return Err(ApiError::NotFound("budget not found".into()));
+        }
+        if store
+            .save_budgets(&user, book.version, &budgets, &[])
+            .await?
+        {
+            return Ok(no_content(app));
+        }
+    }
+    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {user}")).into())
+}

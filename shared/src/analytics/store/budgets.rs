@@ -1,0 +1,144 @@
+//! A user's budgets, all on ONE item (`USER#<user>#TOTAL` / `BUDGETS`, at most 20 budgets) with
+//! a version, and their count `bg` on the totals item beside it, written in the same transaction:
+//! the low-credit check after an ingest already reads the totals item consistently, so a user
+//! without budgets costs nothing more, and one with budgets one more read. Every change — a
+//! route's edit or an alert's claim — is one write conditioned on the version read, so no race
+//! can lose or repeat a threshold.
+//! Each firing also leaves a history item (`ALERT#BUDGET#<id>#<rev>#<period>#<highest>`) beside
+//! it for a later alerts listing.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::*;
+use crate::analytics::budget::{Budget, Firing};
+use crate::platform::dynamodb::transact::Tx;
+
+pub const BUDGETS_SK: &str = "BUDGETS";
+const LIST: &str = "budgets";
+const VERSION: &str = "ver";
+/// The count of budgets on the totals item.
+pub(super) const MARKER: &str = "bg";
+
+/// The budgets as read, with the version a write must find unchanged (0: no item yet).
+#[derive(Clone, Debug, Default)]
+pub struct BudgetBook {
+    pub budgets: Vec<Budget>,
+    pub version: i64,
+}
+
+impl UsageStore {
+    /// The user's budgets; `consistent` when the read decides a write.
+    pub async fn budgets(&self, user: &UserId, consistent: bool) -> Result<BudgetBook, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.rollups_table()?)
+            .key(PK, s(user_totals_pk(user.as_str())))
+            .key(SK, s(BUDGETS_SK))
+            .consistent_read(consistent)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(sdk("GetItem budgets"))?;
+        self.charge_read(
+            units(out.consumed_capacity()),
+            usize::from(out.item.is_some()),
+        );
+        let Some(item) = out.item else {
+            return Ok(BudgetBook::default());
+        };
+        let budgets = serde_json::from_str(item.string(LIST)?)
+            .map_err(|e| StoreError::Corrupt(format!("{LIST}: {e}")))?;
+        Ok(BudgetBook {
+            budgets,
+            version: item.int(VERSION)?,
+        })
+    }
+
+    /// Replaces the user's budgets if the item is still at `version`, and records `firings`
+    /// (budget id, firing) in the history in the same transaction; `false` when another writer
+    /// changed the budgets first (read again and decide again).
+    pub async fn save_budgets(
+        &self,
+        user: &UserId,
+        version: i64,
+        budgets: &[Budget],
+        firings: &[(String, Firing)],
+    ) -> Result<bool, StoreError> {
+        let table = self.rollups_table()?;
+        let pk = user_totals_pk(user.as_str());
+        let list = serde_json::to_string(budgets)
+            .map_err(|e| StoreError::Corrupt(format!("{LIST}: {e}")))?;
+        let put = Put::builder()
+            .table_name(table)
+            .item(PK, s(pk.clone()))
+            .item(SK, s(BUDGETS_SK))
+            .item(LIST, s(list))
+            .item(VERSION, num(version + 1));
+        let put = if version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("#v = :v")
+                .expression_attribute_names("#v", VERSION)
+                .expression_attribute_values(":v", num(version))
+        };
+        let marker = Update::builder()
+            .table_name(table)
+            .key(PK, s(pk.clone()))
+            .key(SK, s(TOTALS_SK))
+            .update_expression("SET #bg = :bg")
+            .expression_attribute_names("#bg", MARKER)
+            .expression_attribute_values(":bg", num(budgets.len() as i64));
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(built(marker.build())?)
+                .build(),
+        ];
+        for (id, f) in firings {
+            let highest = f.thresholds.last().copied().unwrap_or(0);
+            let sk = format!(
+                "ALERT#BUDGET#{id}#{}#{}#{highest}",
+                f.rev,
+                f.period_start.to_rfc3339()
+            );
+            let thresholds: Vec<String> = f.thresholds.iter().map(u32::to_string).collect();
+            let history = Put::builder()
+                .table_name(table)
+                .item(PK, s(pk.clone()))
+                .item(SK, s(sk))
+                .item("kind", s("budget"))
+                .item("budget_id", s(id.clone()))
+                .item("at", crate::platform::dynamodb::attrs::time(f.at))
+                .item(
+                    "period_start",
+                    crate::platform::dynamodb::attrs::time(f.period_start),
+                )
+                .item("thresholds", AttributeValue::Ss(thresholds))
+                .item("spent", num(f.spent))
+                .item("amount", num(f.amount.value()))
+                .item("expires_at", num(self.ttl(f.at)));
+            items.push(
+                TransactWriteItem::builder()
+                    .put(built(history.build())?)
+                    .build(),
+            );
+        }
+        let mut retry = Retry::new("TransactWriteItems budgets");
+        loop {
+            match transact(&self.client, items.clone()).await? {
+                Tx::Committed { write_units } => {
+                    self.charge(|s| {
+                        s.write_units += write_units;
+                        s.transactions += 1;
+                    });
+                    return Ok(true);
+                }
+                Tx::ConditionsFailed(_) => return Ok(false),
+                Tx::Retry(_) => retry.pause().await?,
+            }
+        }
+    }
+}
