@@ -6,32 +6,24 @@
 
 use std::time::Duration;
 
-use meterbell_dev::poller::Consumer;
-use meterbell_dev::stack::LocalStack;
 use meterbell_dev::testing::{app_with, unique_user};
 use serde_json::{json, Value};
 
-use crate::helpers::{app_for, consumer, drain, queues, send, Queues, TestApi, UsageEventBuilder};
+use crate::helpers::{consumer, drain, send, AlertHarness, UsageEventBuilder};
 
-struct Budgets {
-    api: TestApi,
-    ingest: TestApi,
-    q: Queues,
+struct Budgets(AlertHarness);
+
+impl std::ops::Deref for Budgets {
+    type Target = AlertHarness;
+
+    fn deref(&self) -> &AlertHarness {
+        &self.0
+    }
 }
 
 impl Budgets {
     async fn new() -> Budgets {
-        let api = TestApi::spawn().await;
-        let q = queues(&api.stack, 3).await;
-        let ingest = api.function_with(
-            "UsageIngestFunction",
-            &[("NOTIFICATION_JOBS_QUEUE_URL", &q.jobs)],
-        );
-        Budgets { api, ingest, q }
-    }
-
-    fn stack(&self) -> &LocalStack {
-        &self.api.stack
+        Budgets(AlertHarness::with(&[]).await)
     }
 
     /// Credits enough that the low-credit alert stays out of the way.
@@ -46,16 +38,6 @@ impl Budgets {
         u
     }
 
-    async fn post(&self, events: &[Value]) -> Value {
-        let reply = self
-            .ingest
-            .as_service()
-            .post_events(&json!({ "events": events }))
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.json);
-        reply.json
-    }
-
     async fn put(&self, user: &str, id: &str, body: Value) -> Value {
         let reply = self
             .api
@@ -66,29 +48,11 @@ impl Budgets {
         reply.json
     }
 
-    fn dispatcher(&self) -> Consumer {
-        consumer(
-            self.stack(),
-            "NotificationDispatcherFunction",
-            &self.q.jobs,
-            app_for(self.stack(), "NotificationDispatcherFunction", &self.q, &[]),
-        )
-    }
-
     /// Runs the dispatcher until the jobs queue is empty, then the user's budget notifications,
     /// oldest first.
     async fn alerts(&self, user: &str) -> Vec<Value> {
-        drain(self.stack(), &[self.dispatcher()], Duration::from_secs(20)).await;
-        let mut inbox: Vec<Value> = self
-            .api
-            .as_user(user)
-            .whole_inbox("")
+        self.notifications(user, |title| title.starts_with("Budget "))
             .await
-            .into_iter()
-            .filter(|n| n["title"].as_str().unwrap_or("").starts_with("Budget "))
-            .collect();
-        inbox.reverse();
-        inbox
     }
 }
 

@@ -6,21 +6,23 @@
 
 use std::time::Duration;
 
-use meterbell_dev::poller::Consumer;
-use meterbell_dev::stack::LocalStack;
 use meterbell_dev::testing::unique_user;
 use serde_json::{json, Value};
 
 use crate::helpers::UsageEventBuilder;
-use crate::helpers::{app_for, consumer, drain, queue_pair, queues, send, Queues, TestApi};
+use crate::helpers::{app_for, consumer, drain, queue_pair, send, AlertHarness, TestApi};
 
 const TITLES: [&str; 2] = ["Low Credits", "Credits exhausted"];
 
 /// The whole API, with the ingest function queueing jobs on this test's queue.
-struct Alerts {
-    api: TestApi,
-    ingest: TestApi,
-    q: Queues,
+struct Alerts(AlertHarness);
+
+impl std::ops::Deref for Alerts {
+    type Target = AlertHarness;
+
+    fn deref(&self) -> &AlertHarness {
+        &self.0
+    }
 }
 
 impl Alerts {
@@ -30,52 +32,14 @@ impl Alerts {
 
     /// With the ingest function's environment changed by `extra`.
     async fn with(extra: &[(&str, &str)]) -> Alerts {
-        let api = TestApi::spawn().await;
-        let q = queues(&api.stack, 3).await;
-        let mut overrides = vec![("NOTIFICATION_JOBS_QUEUE_URL", q.jobs.as_str())];
-        overrides.extend_from_slice(extra);
-        let ingest = api.function_with("UsageIngestFunction", &overrides);
-        Alerts { api, ingest, q }
-    }
-
-    fn stack(&self) -> &LocalStack {
-        &self.api.stack
-    }
-
-    /// Posts one batch through `POST usage/events`; panics unless it is a 200.
-    async fn post(&self, events: &[Value]) -> Value {
-        let reply = self
-            .ingest
-            .as_service()
-            .post_events(&json!({ "events": events }))
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.json);
-        reply.json
-    }
-
-    fn dispatcher(&self) -> Consumer {
-        consumer(
-            self.stack(),
-            "NotificationDispatcherFunction",
-            &self.q.jobs,
-            app_for(self.stack(), "NotificationDispatcherFunction", &self.q, &[]),
-        )
+        Alerts(AlertHarness::with(extra).await)
     }
 
     /// Runs the dispatcher until the jobs queue is empty, then the user's low-credit
     /// notifications, oldest first.
     async fn alerts(&self, user: &str) -> Vec<Value> {
-        drain(self.stack(), &[self.dispatcher()], Duration::from_secs(20)).await;
-        let mut inbox: Vec<Value> = self
-            .api
-            .as_user(user)
-            .whole_inbox("")
+        self.notifications(user, |title| TITLES.contains(&title))
             .await
-            .into_iter()
-            .filter(|n| TITLES.contains(&n["title"].as_str().unwrap_or("")))
-            .collect();
-        inbox.reverse();
-        inbox
     }
 }
 

@@ -2,12 +2,14 @@
 //! builders, queues and consumers of the test's own, the tables behind the routes, and moto's
 //! recorded emails.
 
+mod alerts;
 mod api;
 mod events;
 mod queues;
 mod ses;
 mod stores;
 
+pub use alerts::AlertHarness;
 pub use api::{Caller, TestApi};
 pub use events::{midnight_days_ago, minutes_ago, UsageEventBuilder};
 pub use queues::{
