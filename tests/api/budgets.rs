@@ -308,18 +308,7 @@ async fn a_batch_committed_before_a_crash_still_alerts_once_when_retried() {
     t.put(&u, "b", json!({"amount_usd": 10})).await;
     let batch = vec![spend(&u, "3"), spend(&u, "3")];
     // The first attempt commits and claims, then cannot queue the job: a crash in between.
-    let broken = t.api.function_with(
-        "UsageIngestFunction",
-        &[(
-            "NOTIFICATION_JOBS_QUEUE_URL",
-            "http://127.0.0.1:1/123456789012/missing",
-        )],
-    );
-    let reply = broken
-        .as_service()
-        .post_events(&json!({ "events": batch }))
-        .await;
-    assert_eq!(reply.status, 500, "{}", reply.json);
+    t.post_then_crash(&batch).await;
     assert!(t.alerts(&u).await.is_empty());
 
     let first = t.post(&batch).await;

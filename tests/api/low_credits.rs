@@ -138,18 +138,7 @@ async fn a_batch_committed_before_a_crash_still_alerts_once_when_retried() {
     let batch = vec![usage(&u, 150), usage(&u, 150)];
     // The first attempt commits, then cannot queue the job (its queue is gone): as a crash
     // between the commit and the notification would leave it.
-    let broken = t.api.function_with(
-        "UsageIngestFunction",
-        &[(
-            "NOTIFICATION_JOBS_QUEUE_URL",
-            "http://127.0.0.1:1/123456789012/missing",
-        )],
-    );
-    let reply = broken
-        .as_service()
-        .post_events(&json!({ "events": batch }))
-        .await;
-    assert_eq!(reply.status, 500, "{}", reply.json);
+    t.post_then_crash(&batch).await;
     assert!(t.alerts(&u).await.is_empty());
 
     let first = t.post(&batch).await;

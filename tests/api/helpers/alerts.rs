@@ -42,6 +42,24 @@ impl AlertHarness {
         reply.json
     }
 
+    /// Posts `events` through an ingest function whose jobs queue is unreachable, so the batch
+    /// commits and then cannot queue its notification — as a crash in between would leave it;
+    /// panics unless the answer is a 500.
+    pub async fn post_then_crash(&self, events: &[Value]) {
+        let broken = self.api.function_with(
+            "UsageIngestFunction",
+            &[(
+                "NOTIFICATION_JOBS_QUEUE_URL",
+                "http://127.0.0.1:1/123456789012/missing",
+            )],
+        );
+        let reply = broken
+            .as_service()
+            .post_events(&json!({ "events": events }))
+            .await;
+        assert_eq!(reply.status, 500, "{}", reply.json);
+    }
+
     pub fn dispatcher(&self) -> Consumer {
         consumer(
             self.stack(),
