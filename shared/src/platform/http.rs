@@ -23,9 +23,9 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid(name, format!("the path lacks {name}")))
 }
 
-/// Whose data a read without other parameters is about: the caller's own, or — for an admin —
-/// the user named by `user_id`. Any other query parameter is a 400.
-pub fn reader_target(app: &App, req: &Request) -> Result<UserId, ApiError> {
+/// Whose data a request is about: the caller's own, or — for an admin — the user named by
+/// `user_id`, the only query parameter it takes (any other is a 400).
+pub fn request_subject(app: &App, req: &Request) -> Result<UserId, ApiError> {
     let caller = authenticate(app, req)?;
     Params::parse(req, &["user_id"])?.target_user(&caller)
 }

@@ -22,7 +22,7 @@ use crate::platform::domain::UserId;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
 use crate::platform::http::{
-    authenticate, json, no_content, object_body, path_param, HttpResponse, Params,
+    json, no_content, object_body, path_param, request_subject, HttpResponse,
 };
 use crate::seam::budgets::{percent, still_fired};
 
@@ -281,8 +281,7 @@ http_handler!(
 );
 
 async fn list_budgets(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(app, req)?;
-    let user = Params::parse(req, &["user_id"])?.target_user(&caller)?;
+    let user = request_subject(app, req)?;
     let store = store(app).await?;
     let book = store.budgets(&user, false).await?;
     let mut usage = PeriodUsage::default();
@@ -303,8 +302,7 @@ http_handler!(
 );
 
 async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(app, req)?;
-    let user = Params::parse(req, &["user_id"])?.target_user(&caller)?;
+    let user = request_subject(app, req)?;
     let id = budget_id(req)?;
     let def = definition(object_body(req, MAX_BODY_BYTES)?)?;
     let store = store(app).await?;
@@ -393,8 +391,7 @@ http_handler!(
 );
 
 async fn delete_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(app, req)?;
-    let user = Params::parse(req, &["user_id"])?.target_user(&caller)?;
+    let user = request_subject(app, req)?;
     let id = budget_id(req)?;
     let store = store(app).await?;
     for _ in 0..MAX_ROUNDS {

@@ -29,22 +29,10 @@ pub struct BudgetBook {
 impl UsageStore {
     /// The user's budgets; `consistent` when the read decides a write.
     pub async fn budgets(&self, user: &UserId, consistent: bool) -> Result<BudgetBook, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.rollups_table()?)
-            .key(PK, s(user_totals_pk(user.as_str())))
-            .key(SK, s(BUDGETS_SK))
-            .consistent_read(consistent)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(sdk("GetItem budgets"))?;
-        self.charge_read(
-            units(out.consumed_capacity()),
-            usize::from(out.item.is_some()),
-        );
-        let Some(item) = out.item else {
+        let Some(item) = self
+            .user_item(user, BUDGETS_SK, consistent, "GetItem budgets")
+            .await?
+        else {
             return Ok(BudgetBook::default());
         };
         let budgets = serde_json::from_str(item.string(LIST)?)

@@ -133,12 +133,23 @@ impl UsageStore {
         consistent: bool,
         what: &'static str,
     ) -> Result<Option<Item>, StoreError> {
+        self.user_item(user, TOTALS_SK, consistent, what).await
+    }
+
+    /// One item of the user's totals partition (`sk`): the totals, or the budgets.
+    pub(super) async fn user_item(
+        &self,
+        user: &UserId,
+        sk: &str,
+        consistent: bool,
+        what: &'static str,
+    ) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(self.rollups_table()?)
             .key(PK, s(user_totals_pk(user.as_str())))
-            .key(SK, s(TOTALS_SK))
+            .key(SK, s(sk))
             .consistent_read(consistent)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()

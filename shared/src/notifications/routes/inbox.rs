@@ -20,7 +20,7 @@ use crate::platform::domain::Role;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
 use crate::platform::http::{
-    authenticate, json, no_content, object_body, reader_target, HttpResponse, Params,
+    authenticate, json, no_content, object_body, request_subject, HttpResponse, Params,
 };
 
 #[derive(Serialize)]
@@ -34,7 +34,7 @@ http_handler!(
 );
 
 async fn get_unread_count(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = reader_target(app, req)?;
+    let user = request_subject(app, req)?;
     let store = store::inbox(app).await?;
     let unread_count = store.unread_count(&user).await?;
     json(app, StatusCode::OK, &UnreadCount { unread_count })
@@ -221,7 +221,7 @@ http_handler!(
 );
 
 async fn get_deliveries(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = reader_target(app, req)?;
+    let user = request_subject(app, req)?;
     let id = notification_id(req)?;
     let notifications = store::inbox(app).await?;
     if notifications.get(&user, &id).await?.is_none() {

@@ -8,7 +8,9 @@ use crate::notifications::store;
 use crate::platform::app::App;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
-use crate::platform::http::{authenticate, json, object_body, reader_target, HttpResponse, Params};
+use crate::platform::http::{
+    authenticate, json, object_body, request_subject, HttpResponse, Params,
+};
 use crate::seam;
 
 const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -19,7 +21,7 @@ http_handler!(
 );
 
 async fn get_preferences(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = reader_target(app, req)?;
+    let user = request_subject(app, req)?;
     let prefs = store::accounts(app).await?.preferences(&user).await?;
     json(app, StatusCode::OK, &prefs.view())
 }

@@ -15,7 +15,7 @@ use crate::platform::app::App;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
 use crate::platform::http::{
-    authenticate, json, no_content, object_body, path_param, reader_target, HttpResponse, Params,
+    authenticate, json, no_content, object_body, path_param, request_subject, HttpResponse, Params,
 };
 
 const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -113,7 +113,7 @@ http_handler!(
 );
 
 async fn list_webhooks(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = reader_target(app, req)?;
+    let user = request_subject(app, req)?;
     let endpoints = store::accounts(app).await?.endpoints(&user).await?;
     let views: Vec<EndpointView> = endpoints.iter().map(|e| view(e, false)).collect();
     json(
