@@ -7,6 +7,7 @@ pub mod envfiles;
 pub mod local_api;
 pub mod poller;
 pub mod receiver;
+pub mod scheduler;
 pub mod seed;
 pub mod stack;
 pub mod template;

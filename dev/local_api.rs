@@ -140,9 +140,9 @@ impl Router {
             }
             let handler = match handlers::by_binary(&function.binary) {
                 Some(Handler::Http(h)) => h,
-                Some(Handler::Sqs(_)) => {
+                Some(Handler::Sqs(_) | Handler::Schedule(_)) => {
                     return Err(anyhow!(
-                        "{}: an SQS consumer cannot serve routes",
+                        "{}: only an HTTP handler can serve routes",
                         function.logical_id
                     ))
                 }

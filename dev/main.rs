@@ -13,6 +13,8 @@
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
 //!   meterbell-dev emails                                 the emails moto's SES has accepted
+//!   meterbell-dev fire <Function>                        runs a scheduled function of the
+//!                                                         template once, now
 //!
 //! Emulator endpoints come from AWS_ENDPOINT_URL_DYNAMODB / _SQS / _SES (loopback only).
 
@@ -41,6 +43,8 @@ struct Args {
     ttl: i64,
     template: PathBuf,
     jobs: usize,
+    /// Positional arguments after the command (`fire <Function>`).
+    names: Vec<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -58,6 +62,7 @@ fn parse_args() -> Result<Args> {
         ttl: 86_400,
         template: PathBuf::from("template.yaml"),
         jobs: 400,
+        names: vec![],
     };
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
@@ -84,6 +89,7 @@ fn parse_args() -> Result<Args> {
                     .parse()
                     .context("--jobs must be a number")?
             }
+            other if !other.starts_with("--") => args.names.push(other.to_owned()),
             other => bail!("unknown option {other}"),
         }
     }
@@ -152,6 +158,16 @@ async fn run() -> Result<()> {
             Ok(())
         }
         "serve" => serve(stack, &args).await,
+        "fire" => {
+            let [name] = &args.names[..] else {
+                bail!("usage: meterbell-dev fire <Function> (a scheduled function of the template)");
+            };
+            let scheduled = meterbell_dev::scheduler::find(&stack, name)?;
+            let at = chrono::Utc::now();
+            scheduled.fire(at).await?;
+            println!("{name} ran as of {}", at.to_rfc3339());
+            Ok(())
+        }
         "bench-cold-start" => {
             let dir = PathBuf::from(
                 std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
@@ -214,6 +230,22 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
         .with_context(|| format!("port {} is taken; choose another with PORT=...", args.port))?;
     for consumer in poller::consumers(&stack)? {
         tokio::spawn(consumer.run(stack.clients.sqs.clone()));
+    }
+    let scheduled = meterbell_dev::scheduler::scheduled(&stack)?;
+    for s in &scheduled {
+        println!(
+            "schedule {:32} {} (fire it now: cargo run -q -p meterbell-dev -- fire {})",
+            s.function,
+            stack
+                .template
+                .function(&s.function)
+                .map(|f| f.schedules.join(", "))
+                .unwrap_or_default(),
+            s.function
+        );
+    }
+    for s in scheduled {
+        tokio::spawn(s.run());
     }
     let secret = &stack.resolver.parameters["JwtSecret"];
     let base = format!("http://127.0.0.1:{}/{}", args.port, router.stage);

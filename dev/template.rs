@@ -58,6 +58,8 @@ pub struct Function {
     pub env: BTreeMap<String, Value>,
     pub routes: Vec<Route>,
     pub queue_sources: Vec<QueueSource>,
+    /// `Schedule` events: EventBridge schedule expressions (`rate(1 hour)`, `cron(2 * * * ? *)`).
+    pub schedules: Vec<String>,
     pub timeout_seconds: u64,
 }
 
@@ -320,6 +322,7 @@ fn parse_function(id: &str, props: &Value) -> Result<Function> {
         .to_owned();
     let mut routes = vec![];
     let mut queue_sources = vec![];
+    let mut schedules = vec![];
     for (_, event) in props
         .get("Events")
         .and_then(Value::as_mapping)
@@ -360,6 +363,12 @@ fn parse_function(id: &str, props: &Value) -> Result<Function> {
                     report_batch_item_failures,
                 });
             }
+            Some("Schedule") => schedules.push(
+                p.get("Schedule")
+                    .map(scalar)
+                    .transpose()?
+                    .ok_or_else(|| anyhow!("Schedule event without Schedule"))?,
+            ),
             _ => {}
         }
     }
@@ -369,6 +378,7 @@ fn parse_function(id: &str, props: &Value) -> Result<Function> {
         env,
         routes,
         queue_sources,
+        schedules,
         timeout_seconds: props.get("Timeout").and_then(Value::as_u64).unwrap_or(10),
     })
 }

@@ -45,6 +45,9 @@ async fn main() -> ExitCode {
     let result = match by_binary(&name) {
         Some(Handler::Http(handler)) => meterbell::platform::lambda::run_http(handler).await,
         Some(Handler::Sqs(handler)) => meterbell::platform::lambda::run_sqs(handler).await,
+        Some(Handler::Schedule(handler)) => {
+            meterbell::platform::lambda::run_schedule(handler).await
+        }
         None => {
             eprintln!("{SELECTOR}={name:?} names no function of this binary");
             return ExitCode::FAILURE;

@@ -6,12 +6,13 @@ use crate::analytics::routes::{self as analytics, budgets, ingest};
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
-use crate::platform::handler::{HttpHandler, SqsHandler};
+use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler};
 
 #[derive(Clone, Copy)]
 pub enum Handler {
     Http(HttpHandler),
     Sqs(SqsHandler),
+    Schedule(ScheduleHandler),
 }
 
 /// Every function, by the binary name `template.yaml` gives it (`BuildProperties.Binary`).

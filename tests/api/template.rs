@@ -31,6 +31,9 @@ fn every_function_has_a_handler_of_the_right_kind() {
                 "{} consumes no queue",
                 f.logical_id
             ),
+            Some(Handler::Schedule(_)) => {
+                assert!(!f.schedules.is_empty(), "{} has no schedule", f.logical_id)
+            }
             None => panic!("{}: no handler for binary {}", f.logical_id, f.binary),
         }
     }
@@ -42,7 +45,16 @@ fn every_function_has_a_sample_event_of_its_kind() {
         let path = root().join(format!("events/{}.json", f.binary));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("{} is missing", path.display()));
-        if f.routes.is_empty() {
+        if !f.schedules.is_empty() {
+            let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                event["detail-type"],
+                "Scheduled Event",
+                "{}",
+                path.display()
+            );
+            assert!(event["time"].is_string(), "{}: no time", path.display());
+        } else if f.routes.is_empty() {
             serde_json::from_str::<aws_lambda_events::sqs::SqsEvent>(&text).unwrap();
         } else {
             let req = lambda_http::request::from_str(&text).unwrap();

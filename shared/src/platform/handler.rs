@@ -1,5 +1,6 @@
-//! The two shapes of a Lambda handler (an API route, a queue consumer) and the macro that turns
-//! a route's `async fn -> Result` into the first shape with the one error mapping.
+//! The three shapes of a Lambda handler (an API route, a queue consumer, a scheduled run) and
+//! the macro that turns a route's `async fn -> Result` into the first shape with the one error
+//! mapping.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +10,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::Request;
 
 use crate::platform::app::App;
+use crate::platform::error::ApiError;
 use crate::platform::http::HttpResponse;
 
 pub type HttpFuture = Pin<Box<dyn Future<Output = HttpResponse> + Send>>;
@@ -18,6 +20,20 @@ pub type HttpHandler = fn(Arc<App>, Request) -> HttpFuture;
 pub type SqsFuture = Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>>;
 /// A queue consumer: a batch in, the ids of the messages to retry out.
 pub type SqsHandler = fn(Arc<App>, SqsEvent) -> SqsFuture;
+
+/// One firing of an EventBridge schedule: the time the schedule names (the event's `time`), so
+/// two runs of the same firing — Lambda retries an asynchronous invocation — decide alike.
+#[derive(Clone, Debug)]
+pub struct Tick {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The EventBridge event id (`local` when the local runner fires it).
+    pub id: String,
+}
+
+pub type ScheduleFuture = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>;
+/// A scheduled function: a firing in, done or failed out (Lambda retries a failed asynchronous
+/// invocation twice, then hands the event to the function's dead-letter queue).
+pub type ScheduleHandler = fn(Arc<App>, Tick) -> ScheduleFuture;
 
 /// Declares `pub fn $name(app, req) -> HttpFuture` running `$body(&app, &req)` and mapping its
 /// error to the JSON error response, so each handler body is plain `async fn -> Result`.

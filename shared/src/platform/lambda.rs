@@ -15,7 +15,7 @@ use tracing_subscriber::prelude::*;
 
 use crate::platform::app::{App, ClientsAt};
 use crate::platform::config::ConfigError;
-use crate::platform::handler::{HttpHandler, SqsHandler};
+use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler, Tick};
 
 /// JSON logs for CloudWatch, filtered by `RUST_LOG` (`info`, or `meterbell=debug,info`).
 pub fn init_tracing() {
@@ -131,4 +131,78 @@ pub async fn run_sqs(handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
+}
+
+/// The firing an EventBridge scheduled event describes: its `time` (the minute the schedule
+/// named, whatever the invocation's delay) and its `id`; an event without a readable `time` is
+/// taken as firing now.
+pub fn tick_of(event: &serde_json::Value) -> Tick {
+    let at = event
+        .get("time")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now);
+    let id = event
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned();
+    Tick { at, id }
+}
+
+/// Runs a scheduled function. Each firing ends with one log line: request id, the firing's time,
+/// the outcome and duration. A failure is returned to Lambda, which retries the asynchronous
+/// invocation and then hands the event to the function's dead-letter queue.
+pub async fn run_schedule(handler: ScheduleHandler) -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let app = start().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let app = app.clone();
+            async move {
+                let started = Instant::now();
+                let tick = tick_of(&event.payload);
+                let span = tracing::info_span!(
+                    "schedule",
+                    request_id = %event.context.request_id,
+                    route = "schedule",
+                    at = %tick.at.to_rfc3339(),
+                );
+                let result = handler(app, tick).instrument(span.clone()).await;
+                span.in_scope(|| match &result {
+                    Ok(()) => tracing::info!(
+                        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "scheduled run"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "scheduled run failed"
+                    ),
+                });
+                result.map_err(|e| lambda_runtime::Error::from(e.to_string()))
+            }
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheduled_event_fires_at_its_own_time() {
+        let event = serde_json::json!({
+            "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "time": "2026-11-24T10:02:00Z",
+            "detail": {}
+        });
+        let tick = tick_of(&event);
+        assert_eq!(tick.at.to_rfc3339(), "2026-11-24T10:02:00+00:00");
+        assert_eq!(tick.id, "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa");
+    }
 }
