@@ -2,11 +2,12 @@
 //! (`BuildProperties.Binary`): the binaries, the local runner and tests find handlers here.
 
 use crate::analytics::consumer;
-use crate::analytics::routes::{self as analytics, budgets, ingest};
+use crate::analytics::routes::{self as analytics, alerts, budgets, ingest};
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
 use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler};
+use crate::seam::alert_rules;
 
 #[derive(Clone, Copy)]
 pub enum Handler {
@@ -49,6 +50,20 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("budgets-list", Handler::Http(budgets::list)),
     ("budget-put", Handler::Http(budgets::put)),
     ("budget-delete", Handler::Http(budgets::delete)),
+    ("alert-rules-list", Handler::Http(alerts::list_rules)),
+    ("alert-rule-put", Handler::Http(alerts::put_rule)),
+    ("alert-rule-delete", Handler::Http(alerts::delete_rule)),
+    ("alert-rule-preview", Handler::Http(alerts::preview_rule)),
+    ("alerts-history", Handler::Http(alerts::history)),
+    // ---- alerts (the seam)
+    (
+        "alert-rules-schedule",
+        Handler::Schedule(alert_rules::schedule),
+    ),
+    (
+        "alert-rules-evaluator",
+        Handler::Sqs(alert_rules::evaluator),
+    ),
     // ---- notifications
     ("notifications-list", Handler::Http(inbox::list)),
     ("notifications-create", Handler::Http(inbox::create)),

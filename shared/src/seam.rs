@@ -2,8 +2,10 @@
 //! notifications; what in its data needs a person's attention becomes a notification job here,
 //! and only here. Today: payment events (each one the built-in payment notification), low
 //! balances (`low_credits`: one warning or error per crossing, evaluated after each ingest) and
-//! budgets (`budgets`: each threshold once per period, evaluated after each ingest).
+//! budgets (`budgets`: each threshold once per period, evaluated after each ingest) and metric
+//! alert rules (`alert_rules`: each breach and each recovery once, evaluated hourly).
 
+pub mod alert_rules;
 pub mod budgets;
 pub mod low_credits;
 

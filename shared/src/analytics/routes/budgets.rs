@@ -13,11 +13,11 @@ use crate::analytics::budget::{
     Amount, Budget, BudgetPeriod, Filter, PeriodUsage, DEFAULT_THRESHOLDS, MAX_BUDGETS,
     MAX_THRESHOLD, MAX_THRESHOLDS,
 };
+use crate::analytics::ingest::rollups_store;
 use crate::analytics::money::{parse_usd, Usd4};
 use crate::analytics::store::UsageStore;
 use crate::analytics::zone::Zone;
 use crate::platform::app::App;
-use crate::platform::config::require;
 use crate::platform::domain::UserId;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
@@ -79,6 +79,27 @@ fn name(field: &str, raw: Option<String>) -> Result<Option<String>, ApiError> {
         )),
         Some(v) => Ok(Some(v)),
     }
+}
+
+/// The scope of a budget or rule: a provider, a model (optionally of one provider) or an
+/// endpoint; each name checked, and endpoint alone (rollups count no model by endpoint).
+pub(crate) fn filter_of(
+    provider: Option<String>,
+    model: Option<String>,
+    endpoint: Option<String>,
+) -> Result<Filter, ApiError> {
+    let filter = Filter {
+        provider: name("provider", provider)?,
+        model: name("model", model)?,
+        endpoint: name("endpoint", endpoint)?,
+    };
+    if filter.endpoint.is_some() && (filter.provider.is_some() || filter.model.is_some()) {
+        return Err(ApiError::invalid(
+            "endpoint",
+            "endpoint does not combine with provider or model: usage is not counted per both",
+        ));
+    }
+    Ok(filter)
 }
 
 fn definition(body: PutBody) -> Result<Definition, ApiError> {
@@ -171,17 +192,7 @@ fn definition(body: PutBody) -> Result<Definition, ApiError> {
             out
         }
     };
-    let filter = Filter {
-        provider: name("provider", body.provider)?,
-        model: name("model", body.model)?,
-        endpoint: name("endpoint", body.endpoint)?,
-    };
-    if filter.endpoint.is_some() && (filter.provider.is_some() || filter.model.is_some()) {
-        return Err(ApiError::invalid(
-            "endpoint",
-            "endpoint does not combine with provider or model: usage is not counted per both",
-        ));
-    }
+    let filter = filter_of(body.provider, body.model, body.endpoint)?;
     Ok(Definition {
         amount,
         period,
@@ -191,13 +202,18 @@ fn definition(body: PutBody) -> Result<Definition, ApiError> {
     })
 }
 
-fn budget_id(req: &Request) -> Result<String, ApiError> {
+/// The `{id}` of a budget or rule: the client's own name for it.
+pub(crate) fn item_id(req: &Request) -> Result<String, ApiError> {
     let id = path_param(req, "id")?;
     let ok = !id.is_empty()
         && id.len() <= MAX_ID_CHARS
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if id == "preview" {
+        // `POST .../preview` owns that path segment.
+        return Err(ApiError::invalid("id", "id must not be \"preview\""));
+    }
     if ok {
         Ok(id)
     } else {
@@ -206,16 +222,6 @@ fn budget_id(req: &Request) -> Result<String, ApiError> {
             format!("id must be 1 to {MAX_ID_CHARS} letters, digits, - or _"),
         ))
     }
-}
-
-async fn store(app: &App) -> Result<UsageStore, ApiError> {
-    let r = &app.config().resources;
-    Ok(UsageStore::new(
-        app.dynamodb().await.clone(),
-        None,
-        Some(require(&r.rollups_table, "ROLLUPS_TABLE")?),
-        app.config().retention_days,
-    ))
 }
 
 #[derive(Serialize)]
@@ -282,7 +288,7 @@ http_handler!(
 
 async fn list_budgets(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = request_subject(app, req)?;
-    let store = store(app).await?;
+    let store = rollups_store(app).await?;
     let book = store.budgets(&user, false).await?;
     let mut usage = PeriodUsage::default();
     let mut views = vec![];
@@ -303,9 +309,9 @@ http_handler!(
 
 async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = request_subject(app, req)?;
-    let id = budget_id(req)?;
+    let id = item_id(req)?;
     let def = definition(object_body(req, MAX_BODY_BYTES)?)?;
-    let store = store(app).await?;
+    let store = rollups_store(app).await?;
     for _ in 0..MAX_ROUNDS {
         let book = store.budgets(&user, true).await?;
         let mut budgets = book.budgets;
@@ -392,8 +398,8 @@ http_handler!(
 
 async fn delete_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = request_subject(app, req)?;
-    let id = budget_id(req)?;
-    let store = store(app).await?;
+    let id = item_id(req)?;
+    let store = rollups_store(app).await?;
     for _ in 0..MAX_ROUNDS {
         let book = store.budgets(&user, true).await?;
         let mut budgets = book.budgets;

@@ -12,12 +12,16 @@
 //! `Rollup::part_of`), so an update never rewrites more than a few KB whatever the user's
 //! dimensions: DynamoDB bills an update on the whole item's size.
 
+mod alert_history;
+mod alert_rules;
 mod budgets;
 mod credit_alert;
 pub mod events;
 mod reads;
 mod record;
 
+pub use alert_history::AlertPage;
+pub use alert_rules::{Registry, RuleBook, RuleUsersPage};
 pub use budgets::BudgetBook;
 pub use credit_alert::CreditStanding;
 
