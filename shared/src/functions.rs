@@ -50,6 +50,8 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("budgets-list", Handler::Http(budgets::list)),
     ("budget-put", Handler::Http(budgets::put)),
     ("budget-delete", Handler::Http(budgets::delete)),
+    ("budget-get", Handler::Http(budgets::get)),
+    ("budget-preview", Handler::Http(budgets::preview)),
     ("alert-rules-list", Handler::Http(alerts::list_rules)),
     ("alert-rule-put", Handler::Http(alerts::put_rule)),
     ("alert-rule-delete", Handler::Http(alerts::delete_rule)),

@@ -426,3 +426,85 @@ async fn a_weekly_budget_an_admin_sets_for_a_user_alerts_that_user() {
     let days_left = alerts[0]["data"]["days_left"].as_i64().unwrap();
     assert!((1..=7).contains(&days_left), "{days_left}");
 }
+
+#[tokio::test]
+async fn one_budget_is_read_by_its_id() {
+    let t = Budgets::new().await;
+    let u = t.funded_user("bg-get").await;
+    t.put(&u, "team", json!({"amount_usd": 10})).await;
+
+    let one = t.api.as_user(&u).get("/budgets/team").await;
+    let missing = t.api.as_user(&u).get("/budgets/other").await;
+    let not_theirs = t
+        .api
+        .as_user(&unique_user("bg-get-other"))
+        .get("/budgets/team")
+        .await;
+
+    assert_eq!(one.status, 200, "{}", one.json);
+    assert_eq!(one.json["id"], "team");
+    assert_eq!(one.json["current"]["percent"], 0);
+    assert_eq!(missing.status, 404);
+    assert_eq!(not_theirs.status, 404);
+}
+
+#[tokio::test]
+async fn the_preview_replays_a_budget_over_the_last_90_days_without_storing_it() {
+    let t = Budgets::new().await;
+    let u = t.funded_user("bg-preview").await;
+    let two_days_ago = crate::helpers::midnight_days_ago(2);
+    t.post(&[
+        UsageEventBuilder::request()
+            .user(&u)
+            .cost("30")
+            .at(two_days_ago + chrono::Duration::hours(10))
+            .build(),
+        UsageEventBuilder::request()
+            .user(&u)
+            .cost("30")
+            .at(two_days_ago + chrono::Duration::hours(11))
+            .build(),
+        UsageEventBuilder::request()
+            .user(&u)
+            .cost("10")
+            .at(two_days_ago + chrono::Duration::hours(30))
+            .build(),
+    ])
+    .await;
+
+    let preview = t
+        .api
+        .as_user(&u)
+        .post(
+            "/budgets/preview",
+            &json!({"amount_usd": 50, "period": "day"}),
+        )
+        .await;
+
+    assert_eq!(preview.status, 200, "{}", preview.json);
+    let sent = preview.json["notifications"].as_array().unwrap();
+    assert_eq!(
+        crossings(sent),
+        vec![vec![50], vec![75, 90, 100]],
+        "{}",
+        preview.json
+    );
+    assert_eq!(sent[0]["type"], "warning");
+    assert_eq!(sent[1]["type"], "error");
+    assert_eq!(sent[1]["data"]["spent_usd"], json!(60.0));
+    assert_eq!(
+        sent[1]["at"],
+        (two_days_ago + chrono::Duration::hours(12))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    );
+    assert!(preview.json["periods"].as_u64().unwrap() >= 90);
+    assert_eq!(t.api.as_user(&u).get("/budgets").await.json["total"], 0);
+    let bad = t
+        .api
+        .as_user(&u)
+        .post("/budgets/preview", &json!({"amount_usd": 0}))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json["error"]["field"], "amount_usd");
+}

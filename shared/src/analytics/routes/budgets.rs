@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::analytics::budget::{
-    Amount, Budget, BudgetPeriod, Filter, PeriodUsage, DEFAULT_THRESHOLDS, MAX_BUDGETS,
+    Amount, Budget, BudgetPeriod, Filter, Firing, PeriodUsage, DEFAULT_THRESHOLDS, MAX_BUDGETS,
     MAX_THRESHOLD, MAX_THRESHOLDS,
 };
 use crate::analytics::ingest::rollups_store;
@@ -416,4 +416,153 @@ async fn delete_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiErro
         }
     }
     Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {user}")).into())
+}
+
+/// How far back a preview looks.
+pub const PREVIEW_DAYS: i64 = 90;
+
+/// Replays `budget` hour by hour over the last [`PREVIEW_DAYS`] days (from the start of the
+/// period that day falls in): the firings it would have sent, as ingest evaluates them, with the
+/// thresholds one hour passed together in one firing. One read of the span's hour rollups.
+pub async fn replay(
+    store: &UsageStore,
+    user: &UserId,
+    budget: &Budget,
+    now: chrono::DateTime<Utc>,
+) -> Result<(Vec<Firing>, usize), ApiError> {
+    use chrono::{Duration, DurationRound};
+    let end = now.duration_trunc(Duration::hours(1)).unwrap_or(now) + Duration::hours(1);
+    let (first, _) = budget.window(now - Duration::days(PREVIEW_DAYS));
+    let mut hours = vec![];
+    let mut t = first;
+    while t < end {
+        hours.push(t);
+        t += Duration::hours(1);
+    }
+    let span = crate::analytics::period::Cover {
+        days: vec![],
+        hours: hours.clone(),
+    };
+    let buckets = store
+        .rollups(&crate::analytics::store::Scope::User(user.clone()), &span)
+        .await?;
+    let mut firings = vec![];
+    let mut periods = 0;
+    let mut window: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> = None;
+    let mut period = crate::analytics::rollup::Rollup::default();
+    let mut fired: Vec<u32> = vec![];
+    for h in hours {
+        if window.is_none_or(|(_, e)| h >= e) {
+            window = Some(budget.window(h));
+            period = Default::default();
+            fired.clear();
+            periods += 1;
+        }
+        let Some((start, period_end)) = window else {
+            continue;
+        };
+        let Some(r) = buckets.get(&crate::analytics::period::hour_key(h)) else {
+            continue;
+        };
+        period.merge(r);
+        let spent = budget.spent(&period);
+        let crossed =
+            crate::seam::budgets::crossed(spent, budget.amount.value(), &budget.thresholds, &fired);
+        if crossed.is_empty() {
+            continue;
+        }
+        fired.extend(&crossed);
+        let (top_models, top_providers, top_endpoints) = budget.tops(&period);
+        firings.push(Firing {
+            rev: budget.rev,
+            period_start: start,
+            period_end,
+            at: (h + Duration::hours(1)).min(now),
+            thresholds: crossed,
+            spent,
+            amount: budget.amount,
+            top_models,
+            top_providers,
+            top_endpoints,
+        });
+    }
+    Ok((firings, periods))
+}
+
+http_handler!(
+    /// `POST /api/v1/budgets/preview` — a budget's definition in the body (as for a PUT): the
+    /// notifications it would have sent over the last 90 days; nothing is stored.
+    preview => preview_budget
+);
+
+async fn preview_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let user = request_subject(app, req)?;
+    let def = definition(object_body(req, MAX_BODY_BYTES)?)?;
+    let now = Utc::now();
+    let budget = Budget {
+        id: "preview".into(),
+        amount: def.amount,
+        period: def.period,
+        tz: def.tz,
+        thresholds: def.thresholds,
+        filter: def.filter,
+        created_at: now,
+        updated_at: now,
+        rev: 0,
+        fired_period: None,
+        fired: vec![],
+        pending: vec![],
+    };
+    let store = rollups_store(app).await?;
+    let (firings, periods) = replay(&store, &user, &budget, now).await?;
+    let stamp = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let notifications: Vec<Value> = firings
+        .iter()
+        .map(|f| {
+            let job = crate::seam::budgets::job(&user, &budget, f);
+            json!({
+                "at": stamp(f.at),
+                "type": job.kind,
+                "title": job.title,
+                "message": job.message,
+                "data": job.data,
+            })
+        })
+        .collect();
+    let mut usage = PeriodUsage::default();
+    json(
+        app,
+        StatusCode::OK,
+        &json!({
+            "budget": view(&store, &user, &mut usage, &budget).await?,
+            "from": stamp(budget.window(now - chrono::Duration::days(PREVIEW_DAYS)).0),
+            "to": stamp(now),
+            "periods": periods,
+            "notifications": notifications,
+            "items_read": store.stats().items_read,
+        }),
+    )
+}
+
+http_handler!(
+    /// `GET /api/v1/budgets/{id}` — one budget with this period's spend.
+    get => get_budget
+);
+
+async fn get_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let user = request_subject(app, req)?;
+    let id = item_id(req)?;
+    let store = rollups_store(app).await?;
+    let book = store.budgets(&user, false).await?;
+    let budget = book
+        .budgets
+        .iter()
+        .find(|b| b.id == id)
+        .ok_or_else(|| ApiError::NotFound("budget not found".into()))?;
+    let mut usage = PeriodUsage::default();
+    json(
+        app,
+        StatusCode::OK,
+        &view(&store, &user, &mut usage, budget).await?,
+    )
 }
