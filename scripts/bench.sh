@@ -33,5 +33,9 @@ echo "== cost per million events and reads (billed units computed the way Dynamo
 "$bin" bench-cost
 
 echo
+echo "== alerts: ingest with budgets, the scheduled metric-rule run (DynamoDB Local, moto)"
+"$bin" bench-alerts
+
+echo
 echo "== notifications (DynamoDB Local, moto, a webhook receiver on 127.0.0.1)"
 RUST_LOG=error "$bin" bench-notifications --jobs "${BENCH_JOBS:-400}"

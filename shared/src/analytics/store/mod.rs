@@ -66,6 +66,8 @@ pub enum Outcome {
 /// What DynamoDB charged, for logs and the benchmark.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
+    /// GetItem calls and Query pages.
+    pub read_requests: usize,
     pub items_read: usize,
     pub read_units: f64,
     pub write_units: f64,
@@ -76,6 +78,7 @@ pub struct Stats {
 
 /// What every store in this process has charged so far: for the benchmark and metrics.
 pub struct ProcessStats {
+    read_requests: AtomicU64,
     items_read: AtomicU64,
     read_milli_units: AtomicU64,
     write_milli_units: AtomicU64,
@@ -83,6 +86,7 @@ pub struct ProcessStats {
 }
 
 static PROCESS: ProcessStats = ProcessStats {
+    read_requests: AtomicU64::new(0),
     items_read: AtomicU64::new(0),
     read_milli_units: AtomicU64::new(0),
     write_milli_units: AtomicU64::new(0),
@@ -98,6 +102,10 @@ impl ProcessStats {
         );
         self.items_read.fetch_add(
             (after.items_read - before.items_read) as u64,
+            Ordering::Relaxed,
+        );
+        self.read_requests.fetch_add(
+            (after.read_requests - before.read_requests) as u64,
             Ordering::Relaxed,
         );
         self.read_milli_units.fetch_add(
@@ -119,6 +127,7 @@ pub fn process_conflicts() -> u64 {
 /// What all usage stores of this process have charged so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ProcessCharges {
+    pub read_requests: u64,
     pub items_read: u64,
     pub read_units: f64,
     pub write_units: f64,
@@ -126,6 +135,7 @@ pub struct ProcessCharges {
 
 pub fn process_stats() -> ProcessCharges {
     ProcessCharges {
+        read_requests: PROCESS.read_requests.load(Ordering::Relaxed),
         items_read: PROCESS.items_read.load(Ordering::Relaxed),
         read_units: PROCESS.read_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
         write_units: PROCESS.write_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
@@ -215,6 +225,7 @@ impl UsageStore {
         self.charge(|s| {
             s.read_units += units;
             s.items_read += items;
+            s.read_requests += 1;
         });
     }
 
