@@ -190,7 +190,7 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
 async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
     use meterbell::analytics::alert_rule::{Rule, RuleKind, Status};
     use meterbell::analytics::budget::{Amount, Budget, BudgetPeriod, Filter, PeriodUsage};
-    use meterbell::analytics::store::Registry;
+    use meterbell::analytics::store::{Registry, Scope};
 
     let user = UserId::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
     let now = Utc::now();
@@ -224,7 +224,7 @@ async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
 
     let month = BudgetPeriod::Month.window(&meterbell::analytics::zone::Zone::utc(), now);
     let spent = PeriodUsage::default()
-        .of(usage, &user, month, true)
+        .of(usage, &Scope::User(user.clone()), month, true)
         .await?
         .total
         .cost_micros;
@@ -243,10 +243,12 @@ async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
         fired_period: None,
         fired: vec![],
         pending: vec![],
+        notify: None,
     };
-    let book = usage.budgets(&user, true).await?;
+    let owner = Scope::User(user.clone());
+    let book = usage.budgets(&owner, true).await?;
     usage
-        .save_budgets(&user, book.version, &[budget], &[])
+        .save_budgets(&owner, book.version, &[budget], &[])
         .await?;
     let rule = |id: &str, kind, limit, endpoint: Option<&str>| Rule {
         id: id.into(),

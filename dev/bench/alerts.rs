@@ -9,7 +9,7 @@ use chrono::{Duration, DurationRound, Utc};
 use meterbell::analytics::alert_rule::{Rule, RuleKind, Status};
 use meterbell::analytics::budget::{Amount, Budget, BudgetPeriod, Filter};
 use meterbell::analytics::ingest::{ingest, rollups_store};
-use meterbell::analytics::store::{process_stats, Registry};
+use meterbell::analytics::store::{process_stats, Registry, Scope};
 use meterbell::platform::domain::UserId;
 use meterbell::platform::handler::Tick;
 use serde_json::{json, Value};
@@ -55,6 +55,7 @@ fn budget(id: &str, period: BudgetPeriod, tz: &str, amount_usd: i64, filter: Fil
         fired_period: None,
         fired: vec![],
         pending: vec![],
+        notify: None,
     }
 }
 
@@ -87,7 +88,9 @@ async fn ingest_run(
         .await
         .map_err(|e| anyhow!("top-up: {e}"))?;
         if !list.is_empty() {
-            store.save_budgets(&user, 0, list, &[]).await?;
+            store
+                .save_budgets(&Scope::User(user.clone()), 0, list, &[])
+                .await?;
         }
     }
     let before = process_stats();

@@ -3,17 +3,16 @@
 //! one per recovery whatever the overlap of runs, the alert history and the 90-day preview. Each
 //! test has its own NotificationJobsQueue and AlertRulesQueue.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use meterbell::platform::handler::Tick;
-use meterbell::App;
 use meterbell_dev::poller::Consumer;
 use meterbell_dev::testing::unique_user;
 use serde_json::{json, Value};
 
-use crate::helpers::{app_for, consumer, drain, queue_pair, send, AlertHarness, UsageEventBuilder};
+use crate::helpers::{
+    app_for, consumer, drain, queue_pair, send, AlertHarness, UsageEventBuilder, SCHEDULE,
+};
 
 struct Rules {
     h: AlertHarness,
@@ -535,27 +534,9 @@ async fn the_hourly_schedule_queues_every_user_with_rules_for_the_evaluator() {
     .await;
     t.requests(&u, t.hour - chrono::Duration::minutes(30), 20, 5)
         .await;
-    let schedule: Arc<App> = app_for(
-        t.stack(),
-        "AlertRulesScheduleFunction",
-        &t.q,
-        &[("ALERT_RULES_QUEUE_URL", &t.work)],
-    );
-    let Some(meterbell::functions::Handler::Schedule(run)) =
-        meterbell::functions::by_binary("alert-rules-schedule")
-    else {
-        panic!("alert-rules-schedule is not a scheduled handler");
-    };
+    let _only_run = SCHEDULE.lock().await;
 
-    run(
-        schedule,
-        Tick {
-            at: t.two_past(0),
-            id: "test".into(),
-        },
-    )
-    .await
-    .unwrap();
+    t.run_schedule(&t.work, t.two_past(0)).await;
     drain(
         t.stack(),
         std::slice::from_ref(&t.evaluator),

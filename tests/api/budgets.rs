@@ -508,3 +508,113 @@ async fn the_preview_replays_a_budget_over_the_last_90_days_without_storing_it()
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json["error"]["field"], "amount_usd");
 }
+
+#[tokio::test]
+async fn an_admin_sets_a_system_wide_budget_checked_by_the_hourly_run() {
+    let _only_run = crate::helpers::SCHEDULE.lock().await;
+    let t = Budgets::new().await;
+    let admin = unique_user("bg-sys-admin");
+    let model = format!("model-{}", unique_user("sys"));
+    let (work, _) = crate::helpers::queue_pair(&t.stack().clients.sqs, "sys-work", 3, 1).await;
+    let put = t
+        .api
+        .as_caller(&admin, &["admin"])
+        .put(
+            "/budgets/platform?system=true",
+            &json!({"amount_usd": 100, "model": model}),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.json);
+    for (user, usd) in [("bg-sys-a", "35"), ("bg-sys-b", "25")] {
+        let u = t.funded_user(user).await;
+        t.post(&[UsageEventBuilder::request()
+            .user(&u)
+            .model(&model)
+            .cost(usd)
+            .build()])
+            .await;
+    }
+
+    t.run_schedule(&work, chrono::Utc::now()).await;
+    t.run_schedule(&work, chrono::Utc::now()).await;
+
+    let alerts = t
+        .notifications(&admin, |title| title.starts_with("System budget"))
+        .await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["title"], "System budget platform at 60%");
+    assert_eq!(alerts[0]["data"]["thresholds_crossed"], json!([50]));
+    assert_eq!(alerts[0]["data"]["system"], json!(true));
+    let listed = t
+        .api
+        .as_caller(&admin, &["admin"])
+        .get("/budgets/platform?system=true")
+        .await;
+    assert_eq!(
+        listed.json["current"]["spent_usd"],
+        json!(60.0),
+        "{}",
+        listed.json
+    );
+    assert_eq!(listed.json["current"]["thresholds_fired"], json!([50]));
+    let history = t
+        .api
+        .as_caller(&admin, &["admin"])
+        .get("/alerts?system=true&limit=100")
+        .await;
+    assert_eq!(history.status, 200, "{}", history.json);
+    assert!(history.json["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "system_budget" && e["budget_id"] == "platform"));
+    let by_user = t.api.as_user(&admin).get("/alerts?system=true").await;
+    assert_eq!(by_user.status, 403);
+    assert_eq!(
+        t.api
+            .as_caller(&admin, &["admin"])
+            .delete("/budgets/platform?system=true")
+            .await
+            .status,
+        204
+    );
+}
+
+#[tokio::test]
+async fn only_an_admin_manages_system_wide_budgets_and_never_per_endpoint() {
+    let t = Budgets::new().await;
+    let user = unique_user("bg-sys-user");
+    let admin = t.api.as_caller("bg-sys-root", &["admin"]);
+
+    let by_user = t
+        .api
+        .as_user(&user)
+        .put("/budgets/x?system=true", &json!({"amount_usd": 1}))
+        .await;
+    let with_user_id = admin
+        .put(
+            &format!("/budgets/x?system=true&user_id={user}"),
+            &json!({"amount_usd": 1}),
+        )
+        .await;
+    let per_endpoint = admin
+        .put(
+            "/budgets/x?system=true",
+            &json!({"amount_usd": 1, "endpoint": "/v1/chat"}),
+        )
+        .await;
+
+    assert_eq!(by_user.status, 403, "{}", by_user.json);
+    assert_eq!(with_user_id.status, 400);
+    assert_eq!(with_user_id.json["error"]["field"], "system");
+    assert_eq!(per_endpoint.status, 400);
+    assert_eq!(per_endpoint.json["error"]["field"], "endpoint");
+    assert_eq!(
+        t.api
+            .as_user(&user)
+            .get("/budgets/x?system=true")
+            .await
+            .status,
+        403
+    );
+}

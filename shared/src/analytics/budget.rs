@@ -14,7 +14,6 @@ use crate::analytics::period::cover;
 use crate::analytics::rollup::{Counters, Rollup};
 use crate::analytics::store::{Scope, UsageStore};
 use crate::analytics::zone::Zone;
-use crate::platform::domain::UserId;
 use crate::platform::dynamodb::StoreError;
 
 /// Budgets one user may have.
@@ -153,6 +152,10 @@ pub struct Budget {
     pub fired: Vec<u32>,
     #[serde(default)]
     pub pending: Vec<Firing>,
+    /// A system-wide budget notifies this admin (the one who last set it); a user's budget
+    /// notifies its user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
 }
 
 impl Budget {
@@ -265,7 +268,7 @@ impl PeriodUsage {
     pub async fn of(
         &mut self,
         store: &UsageStore,
-        user: &UserId,
+        scope: &Scope,
         window: (DateTime<Utc>, DateTime<Utc>),
         consistent: bool,
     ) -> Result<&Rollup, StoreError> {
@@ -274,11 +277,10 @@ impl PeriodUsage {
             Entry::Occupied(e) => Ok(e.into_mut()),
             Entry::Vacant(e) => {
                 let cover = cover(window.0, read_until(window.1, Utc::now()));
-                let scope = Scope::User(user.clone());
                 let buckets = if consistent {
-                    store.rollups_consistent(&scope, &cover).await?
+                    store.rollups_consistent(scope, &cover).await?
                 } else {
-                    store.rollups(&scope, &cover).await?
+                    store.rollups(scope, &cover).await?
                 };
                 let mut sum = Rollup::default();
                 for r in buckets.values() {
@@ -392,6 +394,7 @@ mod tests {
             fired_period: Some(start),
             fired: vec![50, 75],
             pending: vec![],
+            notify: None,
         };
         assert_eq!(b.fired_in(start), [50, 75]);
         assert!(b.fired_in(at("2026-12-01T00:00:00Z")).is_empty());
@@ -423,6 +426,7 @@ mod tests {
             fired_period: None,
             fired: vec![],
             pending: vec![],
+            notify: None,
         };
         let f = |p: Option<&str>, m: Option<&str>, e: Option<&str>| Filter {
             provider: p.map(str::to_owned),

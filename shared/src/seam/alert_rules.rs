@@ -347,12 +347,14 @@ async fn queue(app: &App, user: &UserId, transitions: &[Transition]) -> Result<(
     Ok(())
 }
 
-/// `alert-rules-schedule`: every user with rules, queued for evaluation as of the firing's time,
-/// [`USERS_PER_MESSAGE`] to a message. Two runs of one firing queue the same work, which the
+/// `alert-rules-schedule`: the system-wide budgets checked, then every user with rules queued
+/// for evaluation as of the firing's time, [`USERS_PER_MESSAGE`] to a message. Two runs of one firing queue the same work, which the
 /// evaluation's conditional writes make harmless.
 pub fn schedule(app: Arc<App>, tick: Tick) -> ScheduleFuture {
     Box::pin(async move {
         let store = rollups_store(&app).await?;
+        // The platform's own budgets ride on the same hourly run (see `watch_system_budgets`).
+        crate::seam::watch_system_budgets(&app, &store, tick.at).await?;
         let queue = require(
             &app.config().resources.alert_rules_queue_url,
             "ALERT_RULES_QUEUE_URL",

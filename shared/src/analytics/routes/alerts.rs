@@ -16,16 +16,14 @@ use crate::analytics::budget::Filter;
 use crate::analytics::ingest::rollups_store;
 use crate::analytics::money::parse_usd;
 use crate::analytics::period::cover;
-use crate::analytics::routes::budgets::{filter_of, item_id};
+use crate::analytics::routes::budgets::{filter_of, item_id, owner_with};
 use crate::analytics::store::{Registry, Scope, UsageStore};
 use crate::platform::app::App;
 use crate::platform::cursor;
 use crate::platform::dynamodb::StoreError;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
-use crate::platform::http::{
-    authenticate, json, no_content, object_body, request_subject, HttpResponse, Params,
-};
+use crate::platform::http::{json, no_content, object_body, request_subject, HttpResponse};
 use crate::seam::alert_rules as seam;
 
 const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -458,6 +456,7 @@ async fn preview_rule_route(app: &App, req: &Request) -> Result<HttpResponse, Ap
 }
 
 const HISTORY_CURSOR: &str = "alerts";
+const SYSTEM_HISTORY_CURSOR: &str = "alerts-system";
 
 #[derive(Serialize, Deserialize)]
 struct Position {
@@ -466,32 +465,34 @@ struct Position {
 
 http_handler!(
     /// `GET /api/v1/alerts` — newest first: every budget firing and rule transition; `limit`
-    /// (1..=100, 50) and `cursor`; admins may add `user_id`.
+    /// (1..=100, 50) and `cursor`; admins may add `user_id`, or `system=true` for the firings of
+    /// the system-wide budgets.
     history => alert_history
 );
 
 async fn alert_history(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(app, req)?;
-    let params = Params::parse(req, &["limit", "cursor", "user_id"])?;
-    let user = params.target_user(&caller)?;
+    let (owner, caller, params) = owner_with(app, req, &["limit", "cursor"])?;
+    // A system history's cursor is sealed for the admin reading it.
+    let (purpose, sealed_for) = match &owner {
+        Scope::User(u) => (HISTORY_CURSOR, u.clone()),
+        Scope::System => (SYSTEM_HISTORY_CURSOR, caller.user_id.clone()),
+    };
     let limit = params.count("limit", 1, 100, 50)?;
     let below = params
         .get("cursor")
-        .map(|raw| {
-            cursor::open::<Position>(&app.config().cursor_secret, HISTORY_CURSOR, &user, raw)
-        })
+        .map(|raw| cursor::open::<Position>(&app.config().cursor_secret, purpose, &sealed_for, raw))
         .transpose()?;
     let page = rollups_store(app)
         .await?
-        .alert_history(&user, limit, below.as_ref().map(|p| p.below.as_str()))
+        .alert_history(&owner, limit, below.as_ref().map(|p| p.below.as_str()))
         .await?;
     let next_cursor = page
         .next
         .map(|below| {
             cursor::seal(
                 &app.config().cursor_secret,
-                HISTORY_CURSOR,
-                &user,
+                purpose,
+                &sealed_for,
                 &Position { below },
             )
         })

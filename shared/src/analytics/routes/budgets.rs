@@ -15,14 +15,14 @@ use crate::analytics::budget::{
 };
 use crate::analytics::ingest::rollups_store;
 use crate::analytics::money::{parse_usd, Usd4};
-use crate::analytics::store::UsageStore;
+use crate::analytics::store::{Scope, UsageStore};
 use crate::analytics::zone::Zone;
 use crate::platform::app::App;
-use crate::platform::domain::UserId;
+use crate::platform::auth::Identity;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
 use crate::platform::http::{
-    json, no_content, object_body, path_param, request_subject, HttpResponse,
+    authenticate, json, no_content, object_body, path_param, HttpResponse, Params,
 };
 use crate::seam::budgets::{percent, still_fired};
 
@@ -102,7 +102,41 @@ pub(crate) fn filter_of(
     Ok(filter)
 }
 
-fn definition(body: PutBody) -> Result<Definition, ApiError> {
+/// Whose budgets a request is about: the caller's, a user's (`user_id=`, admins), or the
+/// platform's system-wide budgets (`system=true`, admins), with the verified caller.
+pub(crate) fn owner(app: &App, req: &Request) -> Result<(Scope, Identity), ApiError> {
+    owner_with(app, req, &[]).map(|(owner, caller, _)| (owner, caller))
+}
+
+/// [`owner`] for a route that also takes the query parameters `extra`, returned parsed.
+pub(crate) fn owner_with(
+    app: &App,
+    req: &Request,
+    extra: &[&str],
+) -> Result<(Scope, Identity, Params), ApiError> {
+    let caller = authenticate(app, req)?;
+    let mut allowed = vec!["user_id", "system"];
+    allowed.extend_from_slice(extra);
+    let params = Params::parse(req, &allowed)?;
+    if params.boolean("system")? == Some(true) {
+        if params.get("user_id").is_some() {
+            return Err(ApiError::invalid(
+                "system",
+                "system=true is the platform's budgets; it does not combine with user_id",
+            ));
+        }
+        if !caller.is_admin() {
+            return Err(ApiError::Forbidden(
+                "only an admin may manage system-wide budgets".into(),
+            ));
+        }
+        return Ok((Scope::System, caller, params));
+    }
+    let user = params.target_user(&caller)?;
+    Ok((Scope::User(user), caller, params))
+}
+
+fn definition(body: PutBody, owner: &Scope) -> Result<Definition, ApiError> {
     let amount = match (body.amount_usd, body.amount_credits) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
@@ -193,6 +227,12 @@ fn definition(body: PutBody) -> Result<Definition, ApiError> {
         }
     };
     let filter = filter_of(body.provider, body.model, body.endpoint)?;
+    if matches!(owner, Scope::System) && filter.endpoint.is_some() {
+        return Err(ApiError::invalid(
+            "endpoint",
+            "system-wide usage is counted per provider and model, not per endpoint",
+        ));
+    }
     Ok(Definition {
         amount,
         period,
@@ -243,13 +283,13 @@ struct View {
 
 async fn view(
     store: &UsageStore,
-    user: &UserId,
+    owner: &Scope,
     usage: &mut PeriodUsage,
     b: &Budget,
 ) -> Result<View, ApiError> {
     let now = Utc::now();
     let (start, end) = b.window(now);
-    let spent = b.spent(usage.of(store, user, (start, end), false).await?);
+    let spent = b.spent(usage.of(store, owner, (start, end), false).await?);
     let stamp = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut current = json!({
         "period_start": stamp(start),
@@ -287,13 +327,13 @@ http_handler!(
 );
 
 async fn list_budgets(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
+    let (owner, _) = owner(app, req)?;
     let store = rollups_store(app).await?;
-    let book = store.budgets(&user, false).await?;
+    let book = store.budgets(&owner, false).await?;
     let mut usage = PeriodUsage::default();
     let mut views = vec![];
     for b in &book.budgets {
-        views.push(view(&store, &user, &mut usage, b).await?);
+        views.push(view(&store, &owner, &mut usage, b).await?);
     }
     json(
         app,
@@ -308,12 +348,13 @@ http_handler!(
 );
 
 async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
+    let (owner, caller) = owner(app, req)?;
     let id = item_id(req)?;
-    let def = definition(object_body(req, MAX_BODY_BYTES)?)?;
+    let def = definition(object_body(req, MAX_BODY_BYTES)?, &owner)?;
+    let notify = matches!(owner, Scope::System).then(|| caller.user_id.to_string());
     let store = rollups_store(app).await?;
     for _ in 0..MAX_ROUNDS {
-        let book = store.budgets(&user, true).await?;
+        let book = store.budgets(&owner, true).await?;
         let mut budgets = book.budgets;
         let now = Utc::now();
         let existing = budgets.iter().position(|b| b.id == id);
@@ -339,6 +380,7 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
                     fired_period: None,
                     fired: vec![],
                     pending: vec![],
+                    notify: notify.clone(),
                 }
             }
             Some(i) => {
@@ -351,6 +393,7 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
                     filter: def.filter.clone(),
                     updated_at: now,
                     rev: old.rev + 1,
+                    notify: notify.clone(),
                     ..old.clone()
                 };
                 // What fired stays fired only while the new definition still has it reached.
@@ -360,7 +403,7 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
                     vec![]
                 } else {
                     let mut usage = PeriodUsage::default();
-                    let spent = b.spent(usage.of(&store, &user, (start, end), true).await?);
+                    let spent = b.spent(usage.of(&store, &owner, (start, end), true).await?);
                     still_fired(&fired, spent, b.amount.value(), &b.thresholds)
                 };
                 b.fired_period = (!b.fired.is_empty()).then_some(start);
@@ -372,7 +415,7 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
             Some(i) => budgets[i] = budget.clone(),
         }
         if store
-            .save_budgets(&user, book.version, &budgets, &[])
+            .save_budgets(&owner, book.version, &budgets, &[])
             .await?
         {
             let mut usage = PeriodUsage::default();
@@ -384,11 +427,11 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
             return json(
                 app,
                 status,
-                &view(&store, &user, &mut usage, &budget).await?,
+                &view(&store, &owner, &mut usage, &budget).await?,
             );
         }
     }
-    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {user}")).into())
+    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {owner:?}")).into())
 }
 
 http_handler!(
@@ -397,11 +440,11 @@ http_handler!(
 );
 
 async fn delete_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
+    let (owner, _) = owner(app, req)?;
     let id = item_id(req)?;
     let store = rollups_store(app).await?;
     for _ in 0..MAX_ROUNDS {
-        let book = store.budgets(&user, true).await?;
+        let book = store.budgets(&owner, true).await?;
         let mut budgets = book.budgets;
         let before = budgets.len();
         budgets.retain(|b| b.id != id);
@@ -409,13 +452,13 @@ async fn delete_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiErro
             return Err(ApiError::NotFound("budget not found".into()));
         }
         if store
-            .save_budgets(&user, book.version, &budgets, &[])
+            .save_budgets(&owner, book.version, &budgets, &[])
             .await?
         {
             return Ok(no_content(app));
         }
     }
-    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {user}")).into())
+    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {owner:?}")).into())
 }
 
 /// How far back a preview looks.
@@ -426,7 +469,7 @@ pub const PREVIEW_DAYS: i64 = 90;
 /// thresholds one hour passed together in one firing. One read of the span's hour rollups.
 pub async fn replay(
     store: &UsageStore,
-    user: &UserId,
+    owner: &Scope,
     budget: &Budget,
     now: chrono::DateTime<Utc>,
 ) -> Result<(Vec<Firing>, usize), ApiError> {
@@ -443,9 +486,7 @@ pub async fn replay(
         days: vec![],
         hours: hours.clone(),
     };
-    let buckets = store
-        .rollups(&crate::analytics::store::Scope::User(user.clone()), &span)
-        .await?;
+    let buckets = store.rollups(owner, &span).await?;
     let mut firings = vec![];
     let mut periods = 0;
     let mut window: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> = None;
@@ -496,8 +537,8 @@ http_handler!(
 );
 
 async fn preview_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
-    let def = definition(object_body(req, MAX_BODY_BYTES)?)?;
+    let (owner, caller) = owner(app, req)?;
+    let def = definition(object_body(req, MAX_BODY_BYTES)?, &owner)?;
     let now = Utc::now();
     let budget = Budget {
         id: "preview".into(),
@@ -512,9 +553,14 @@ async fn preview_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiErr
         fired_period: None,
         fired: vec![],
         pending: vec![],
+        notify: None,
     };
     let store = rollups_store(app).await?;
-    let (firings, periods) = replay(&store, &user, &budget, now).await?;
+    let (firings, periods) = replay(&store, &owner, &budget, now).await?;
+    let user = match &owner {
+        Scope::User(u) => u.clone(),
+        Scope::System => caller.user_id.clone(),
+    };
     let stamp = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let notifications: Vec<Value> = firings
         .iter()
@@ -534,7 +580,7 @@ async fn preview_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiErr
         app,
         StatusCode::OK,
         &json!({
-            "budget": view(&store, &user, &mut usage, &budget).await?,
+            "budget": view(&store, &owner, &mut usage, &budget).await?,
             "from": stamp(budget.window(now - chrono::Duration::days(PREVIEW_DAYS)).0),
             "to": stamp(now),
             "periods": periods,
@@ -550,10 +596,10 @@ http_handler!(
 );
 
 async fn get_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
+    let (owner, _) = owner(app, req)?;
     let id = item_id(req)?;
     let store = rollups_store(app).await?;
-    let book = store.budgets(&user, false).await?;
+    let book = store.budgets(&owner, false).await?;
     let budget = book
         .budgets
         .iter()
@@ -563,6 +609,6 @@ async fn get_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
     json(
         app,
         StatusCode::OK,
-        &view(&store, &user, &mut usage, budget).await?,
+        &view(&store, &owner, &mut usage, budget).await?,
     )
 }

@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use serde_json::Value;
 
+use super::budgets::budgets_pk;
 use super::*;
 use crate::platform::dynamodb::keys::ALERT_PREFIX;
 
@@ -15,10 +16,11 @@ pub struct AlertPage {
 }
 
 impl UsageStore {
-    /// Up to `limit` entries older than the entry `below` (newest first when `None`).
+    /// Up to `limit` entries of `owner`'s history (a user's, or the platform's system-wide
+    /// budgets') older than the entry `below` (newest first when `None`).
     pub async fn alert_history(
         &self,
-        user: &UserId,
+        owner: &Scope,
         limit: usize,
         below: Option<&str>,
     ) -> Result<AlertPage, StoreError> {
@@ -29,7 +31,7 @@ impl UsageStore {
             .query()
             .table_name(self.rollups_table()?)
             .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-            .expression_attribute_values(":pk", s(user_totals_pk(user.as_str())))
+            .expression_attribute_values(":pk", s(budgets_pk(owner)))
             .expression_attribute_values(":lo", s(ALERT_PREFIX))
             .expression_attribute_values(":hi", s(high.clone()))
             .scan_index_forward(false)

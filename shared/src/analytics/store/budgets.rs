@@ -9,7 +9,7 @@
 
 use super::*;
 use crate::analytics::budget::{Amount, Budget, Firing};
-use crate::platform::dynamodb::keys::alert_history_sk;
+use crate::platform::dynamodb::keys::{alert_history_sk, SYSTEM_TOTALS_PK};
 use crate::platform::dynamodb::transact::Tx;
 
 pub const BUDGETS_SK: &str = "BUDGETS";
@@ -25,11 +25,26 @@ pub struct BudgetBook {
     pub version: i64,
 }
 
+/// Where `owner`'s budgets and alert history live: the user's totals partition, or the
+/// platform's.
+pub(super) fn budgets_pk(owner: &Scope) -> String {
+    match owner {
+        Scope::User(user) => user_totals_pk(user.as_str()),
+        Scope::System => SYSTEM_TOTALS_PK.to_owned(),
+    }
+}
+
 impl UsageStore {
-    /// The user's budgets; `consistent` when the read decides a write.
-    pub async fn budgets(&self, user: &UserId, consistent: bool) -> Result<BudgetBook, StoreError> {
+    /// The budgets of a user (or, `Scope::System`, the platform's system-wide budgets);
+    /// `consistent` when the read decides a write.
+    pub async fn budgets(&self, owner: &Scope, consistent: bool) -> Result<BudgetBook, StoreError> {
         let Some(item) = self
-            .user_item(user, BUDGETS_SK, consistent, "GetItem budgets")
+            .partition_item(
+                &budgets_pk(owner),
+                BUDGETS_SK,
+                consistent,
+                "GetItem budgets",
+            )
             .await?
         else {
             return Ok(BudgetBook::default());
@@ -47,13 +62,13 @@ impl UsageStore {
     /// changed the budgets first (read again and decide again).
     pub async fn save_budgets(
         &self,
-        user: &UserId,
+        owner: &Scope,
         version: i64,
         budgets: &[Budget],
         firings: &[(String, Firing)],
     ) -> Result<bool, StoreError> {
         let table = self.rollups_table()?;
-        let pk = user_totals_pk(user.as_str());
+        let pk = budgets_pk(owner);
         let list = serde_json::to_string(budgets)
             .map_err(|e| StoreError::Corrupt(format!("{LIST}: {e}")))?;
         let put = Put::builder()
@@ -76,14 +91,17 @@ impl UsageStore {
             .update_expression("SET #bg = :bg")
             .expression_attribute_names("#bg", MARKER)
             .expression_attribute_values(":bg", num(budgets.len() as i64));
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(built(put.build())?)
-                .build(),
-            TransactWriteItem::builder()
-                .update(built(marker.build())?)
-                .build(),
-        ];
+        let mut items = vec![TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build()];
+        // Only a user's ingest reads the count; system-wide budgets are evaluated hourly.
+        if matches!(owner, Scope::User(_)) {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(built(marker.build())?)
+                    .build(),
+            );
+        }
         for (id, f) in firings {
             let highest = f.thresholds.last().copied().unwrap_or(0);
             let what = format!(
@@ -92,7 +110,7 @@ impl UsageStore {
                 f.period_start.to_rfc3339()
             );
             let entry = serde_json::json!({
-                "kind": "budget",
+                "kind": if matches!(owner, Scope::System) { "system_budget" } else { "budget" },
                 "budget_id": id,
                 "at": stamp(f.at),
                 "period_start": stamp(f.period_start),

@@ -117,6 +117,10 @@ pub fn user_totals_pk(user: &str) -> String {
 
 pub const TOTALS_SK: &str = "ALL";
 
+/// RollupsTable: the partition of the platform's own items beside the system rollups (its
+/// system-wide budgets and their alert history), as [`user_totals_pk`] is a user's.
+pub const SYSTEM_TOTALS_PK: &str = "SYSTEM#TOTAL";
+
 /// RollupsTable `gsi1`: the users active on a day (their day rollups carry it).
 pub fn active_day_pk(day_key: &str) -> String {
     format!("DAY#{day_key}")
