@@ -3,6 +3,7 @@
 
 use crate::analytics::consumer;
 use crate::analytics::routes::{self as analytics, alerts, budgets, ingest};
+use crate::lifecycle;
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
@@ -66,6 +67,14 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
         "alert-rules-evaluator",
         Handler::Sqs(alert_rules::evaluator),
     ),
+    // ---- a user's data (both halves)
+    ("data-erase", Handler::Http(lifecycle::routes::erase_data)),
+    (
+        "data-erasure",
+        Handler::Http(lifecycle::routes::erasure_status),
+    ),
+    ("data-export", Handler::Http(lifecycle::routes::export_data)),
+    ("data-eraser", Handler::Sqs(lifecycle::erase::eraser)),
     // ---- notifications
     ("notifications-list", Handler::Http(inbox::list)),
     ("notifications-create", Handler::Http(inbox::create)),

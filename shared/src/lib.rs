@@ -9,11 +9,13 @@
 //! - [`notifications`]: the inbox, preferences, jobs, the dispatcher and the channels (email,
 //!   webhook) with their delivery log.
 //! - [`seam`]: the one place where the halves meet (a usage event becoming a notification job).
+//! - [`lifecycle`]: a user's data across both halves: erase and export.
 //! - [`platform`]: configuration, identity, HTTP plumbing and errors, the app, the Lambda runners
 //!   and one toolkit per AWS service.
 
 pub mod analytics;
 pub mod functions;
+pub mod lifecycle;
 pub mod notifications;
 pub mod platform;
 pub mod seam;

@@ -8,6 +8,7 @@ mod alert_rules;
 mod analytics;
 mod budgets;
 mod build;
+mod data_lifecycle;
 mod email_delivery;
 mod identity;
 mod ingest;

@@ -14,6 +14,10 @@ use crate::platform::error::ApiError;
 use crate::seam;
 
 pub const MAX_EVENTS: usize = 100;
+
+/// Why an event of a user whose data is being erased is refused.
+pub const ERASING_REASON: &str =
+    "this user's data is being erased; send the event again once the erase is done";
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Serialize, Debug)]
@@ -131,11 +135,30 @@ pub async fn ingest(app: &App, raw: &[Value]) -> Result<Ingested, ApiError> {
         seam::announce_payments(app, &valid).await?;
         let store = usage_store(app).await?;
         let outcomes = store.record(&valid).await?;
-        for (p, outcome) in positions.iter().zip(outcomes) {
-            if outcome == Outcome::Duplicate {
-                results[*p].status = "duplicate";
+        let mut recorded = vec![];
+        for ((p, outcome), e) in positions.iter().zip(outcomes).zip(valid) {
+            match outcome {
+                Outcome::Accepted => recorded.push(e),
+                Outcome::Duplicate => {
+                    results[*p].status = "duplicate";
+                    recorded.push(e);
+                }
+                Outcome::Erasing => {
+                    let why = Rejection {
+                        field: "user_id".into(),
+                        reason: ERASING_REASON.into(),
+                    };
+                    results[*p].status = "rejected";
+                    results[*p].field = Some(why.field.clone());
+                    results[*p].reason = Some(why.reason.clone());
+                    rejected_raw.push(RejectedEvent {
+                        raw: raw[results[*p].index].clone(),
+                        why,
+                    });
+                }
             }
         }
+        let valid = recorded;
         // Every touched user, duplicates included: a batch retried after a crash between its
         // commit and this point must still raise the alert.
         let with_budgets = seam::watch_credits(app, &store, &valid).await?;

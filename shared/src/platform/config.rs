@@ -75,6 +75,9 @@ pub struct Resources {
     /// The scheduled rule evaluation's work queue (users to evaluate) and its dead-letter queue.
     pub alert_rules_queue_url: Option<String>,
     pub alert_rules_dlq_url: Option<String>,
+    /// The erase work queue (users being erased, a step at a time) and its dead-letter queue.
+    pub erase_queue_url: Option<String>,
+    pub erase_dlq_url: Option<String>,
 }
 
 /// Delivery settings of the notification functions (template parameters `EmailSender`,
@@ -223,6 +226,8 @@ impl Config {
                 notification_jobs_dlq_url: get("NOTIFICATION_JOBS_DLQ_URL"),
                 alert_rules_queue_url: get("ALERT_RULES_QUEUE_URL"),
                 alert_rules_dlq_url: get("ALERT_RULES_DLQ_URL"),
+                erase_queue_url: get("ERASE_QUEUE_URL"),
+                erase_dlq_url: get("ERASE_DLQ_URL"),
             },
             cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
             retention_days,

@@ -123,3 +123,52 @@ impl UsageStore {
         })
     }
 }
+
+impl UsageStore {
+    /// One page of a user's raw events of every kind (requests and payments) as they are
+    /// stored, oldest first, after the position `after`: the data export's page.
+    pub async fn raw_events_page(
+        &self,
+        user: &UserId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<String>), StoreError> {
+        // Every stored position sorts after " " (they start with a year).
+        let out = self
+            .client
+            .query()
+            .table_name(self.events_table()?)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :u AND gsi1sk > :after")
+            .expression_attribute_values(":u", s(user_partition(user)))
+            .expression_attribute_values(":after", s(after.unwrap_or(" ")))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(sdk("Query events to export"))?;
+        let items = out.items.unwrap_or_default();
+        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let mut rows = vec![];
+        let mut last = None;
+        for item in &items {
+            last = Some(item.string(GSI1SK)?.to_owned());
+            let mut row = serde_json::Map::new();
+            for (name, value) in item {
+                if [PK, SK, GSI1PK, GSI1SK, "expires_at"].contains(&name.as_str()) {
+                    continue;
+                }
+                let v = if value.is_n() {
+                    serde_json::json!(item.int(name)?)
+                } else if name == "tags" {
+                    serde_json::from_str(item.string(name)?)
+                        .map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?
+                } else {
+                    serde_json::json!(item.string(name)?)
+                };
+                row.insert(name.clone(), v);
+            }
+            rows.push(serde_json::Value::Object(row));
+        }
+        Ok((rows, if more { last } else { None }))
+    }
+}

@@ -16,6 +16,7 @@ mod alert_history;
 mod alert_rules;
 mod budgets;
 mod credit_alert;
+pub mod erase;
 pub mod events;
 mod reads;
 mod record;
@@ -61,7 +62,12 @@ pub const SYSTEM_SHARDS: u32 = 4;
 pub enum Outcome {
     Accepted,
     Duplicate,
+    /// Refused: the user's data is being erased.
+    Erasing,
 }
+
+/// The attribute on a user's totals item that marks an erase in progress (its id).
+pub const ERASING: &str = "erasing";
 
 /// What DynamoDB charged, for logs and the benchmark.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -63,6 +63,8 @@ fn shard_of(event_id: &str) -> u32 {
 enum WriteError {
     /// Positions (within the chunk's events) whose id was already recorded.
     Duplicates(Vec<usize>),
+    /// Users whose data is being erased: their events are refused until the erase is done.
+    Erasing(Vec<String>),
     /// Contention or throttling: try again.
     Conflict(String),
     Other(StoreError),
@@ -197,6 +199,17 @@ impl UsageStore {
                             positions.iter().map(|p| chunk.events[*p]).collect();
                         pending.retain(|i| !dropped.contains(i));
                     }
+                    Err(WriteError::Erasing(users)) => {
+                        let refused: BTreeSet<usize> = pending
+                            .iter()
+                            .copied()
+                            .filter(|i| users.iter().any(|u| u == events[*i].user_id.as_str()))
+                            .collect();
+                        for i in &refused {
+                            outcomes[*i] = Outcome::Erasing;
+                        }
+                        pending.retain(|i| !refused.contains(i));
+                    }
                     Err(WriteError::Conflict(why)) => {
                         self.charge(|s| s.conflicts += 1);
                         tracing::debug!(why, "usage transaction retried");
@@ -227,12 +240,17 @@ impl UsageStore {
                 );
             }
         }
+        let totals_from = items.len();
         for (user, t) in &chunk.totals {
+            // The erase of a user's data marks their totals item first; nothing is added to a
+            // user while their data is being taken apart (see `store::erase`).
             let update = built(
                 Update::builder()
                     .table_name(self.rollups_table()?)
                     .key(PK, s(user_totals_pk(user)))
                     .key(SK, s(TOTALS_SK))
+                    .condition_expression("attribute_not_exists(#erasing)")
+                    .expression_attribute_names("#erasing", ERASING)
                     .update_expression("ADD cu :u, cp :p, cr :r")
                     .expression_attribute_values(":u", num(t.used))
                     .expression_attribute_values(":p", num(t.purchased))
@@ -254,7 +272,16 @@ impl UsageStore {
                 let duplicates: Vec<usize> = (0..chunk.events.len())
                     .filter(|p| Tx::failed(&failed, *p))
                     .collect();
-                if duplicates.is_empty() {
+                let erasing: Vec<String> = chunk
+                    .totals
+                    .keys()
+                    .enumerate()
+                    .filter(|(k, _)| Tx::failed(&failed, totals_from + k))
+                    .map(|(_, u)| u.clone())
+                    .collect();
+                if !erasing.is_empty() {
+                    Err(WriteError::Erasing(erasing))
+                } else if duplicates.is_empty() {
                     Err(WriteError::Other(StoreError::Dynamo(
                         "a rollup update's condition failed".into(),
                     )))

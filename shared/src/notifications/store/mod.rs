@@ -2,6 +2,7 @@
 //! (AccountsTable: preferences, webhook endpoints, the delivery log and delivery claims).
 
 pub mod accounts;
+pub mod erase;
 pub mod inbox;
 
 pub use accounts::Accounts;
@@ -11,7 +12,7 @@ use crate::platform::app::App;
 use crate::platform::config::{require, ConfigError};
 
 /// The inbox store of this deployment.
-pub(crate) async fn inbox(app: &App) -> Result<Notifications, ConfigError> {
+pub async fn inbox(app: &App) -> Result<Notifications, ConfigError> {
     let table = require(
         &app.config().resources.notifications_table,
         "NOTIFICATIONS_TABLE",
@@ -20,7 +21,7 @@ pub(crate) async fn inbox(app: &App) -> Result<Notifications, ConfigError> {
 }
 
 /// The accounts store of this deployment.
-pub(crate) async fn accounts(app: &App) -> Result<Accounts, ConfigError> {
+pub async fn accounts(app: &App) -> Result<Accounts, ConfigError> {
     let table = require(&app.config().resources.accounts_table, "ACCOUNTS_TABLE")?;
     Ok(Accounts::new(app.dynamodb().await.clone(), table))
 }

@@ -11,6 +11,8 @@ use super::StoreError;
 /// One page: its items and the read units DynamoDB reports it consumed (when asked for).
 pub struct QueryPage {
     pub items: Vec<Item>,
+    /// Items the page matched (with `Select::Count`, the only answer).
+    pub count: i32,
     pub read_units: f64,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<Item>,
@@ -35,6 +37,7 @@ pub fn pages(
             let read_units = super::units(out.consumed_capacity());
             let next = out.last_evaluated_key.filter(|k| !k.is_empty());
             let page = QueryPage {
+                count: out.count,
                 items: out.items.unwrap_or_default(),
                 read_units,
                 next: next.clone(),

@@ -6,9 +6,12 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::Client;
 
-use super::attrs::s;
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+
+use super::attrs::{s, Attrs};
 use super::error::sdk;
 use super::keys::{PK, SK};
+use super::transact::Retry;
 use super::{Item, StoreError};
 
 #[derive(Clone, Debug)]
@@ -83,5 +86,68 @@ impl Table {
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true)
+    }
+
+    /// Up to `limit` sort keys of partition `pk` (strongly consistent, keys only), and whether
+    /// more follow.
+    pub async fn sort_keys(
+        &self,
+        pk: impl Into<String>,
+        limit: usize,
+    ) -> Result<(Vec<String>, bool), StoreError> {
+        let out = self
+            .query()
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .projection_expression("sk")
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(sdk("Query sort keys"))?;
+        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let keys = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| item.string(SK).map(str::to_owned))
+            .collect::<Result<_, _>>()?;
+        Ok((keys, more))
+    }
+
+    /// Deletes the items `sks` of partition `pk`: 25 per `BatchWriteItem`, the ones DynamoDB
+    /// leaves unprocessed sent again under the retry policy.
+    pub async fn delete_items(&self, pk: &str, sks: &[String]) -> Result<(), StoreError> {
+        for chunk in sks.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|sk| {
+                    let delete = DeleteRequest::builder()
+                        .key(PK, s(pk))
+                        .key(SK, s(sk))
+                        .build()
+                        .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let mut retry = Retry::new("BatchWriteItem deletes");
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, requests)
+                    .send()
+                    .await
+                    .map_err(sdk("BatchWriteItem deletes"))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.name))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    retry.pause().await?;
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -118,7 +118,7 @@ pub enum CreateEndpoint {
 /// The AccountsTable.
 #[derive(Clone)]
 pub struct Accounts {
-    table: Table,
+    pub(in crate::notifications::store) table: Table,
 }
 
 impl Accounts {

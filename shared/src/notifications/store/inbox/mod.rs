@@ -171,7 +171,7 @@ pub struct JobRecord {
 /// The NotificationsTable.
 #[derive(Clone)]
 pub struct Notifications {
-    table: Table,
+    pub(in crate::notifications::store) table: Table,
 }
 
 impl Notifications {
