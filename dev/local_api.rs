@@ -140,7 +140,7 @@ impl Router {
             }
             let handler = match handlers::by_binary(&function.binary) {
                 Some(Handler::Http(h)) => h,
-                Some(Handler::Sqs(_) | Handler::Schedule(_)) => {
+                Some(Handler::Sqs(_) | Handler::Schedule(_) | Handler::Stream(_)) => {
                     return Err(anyhow!(
                         "{}: only an HTTP handler can serve routes",
                         function.logical_id

@@ -60,6 +60,8 @@ pub struct Function {
     pub queue_sources: Vec<QueueSource>,
     /// `Schedule` events: EventBridge schedule expressions (`rate(1 hour)`, `cron(2 * * * ? *)`).
     pub schedules: Vec<String>,
+    /// `DynamoDB` events: the tables whose streams the function consumes.
+    pub stream_sources: Vec<String>,
     pub timeout_seconds: u64,
 }
 
@@ -323,6 +325,7 @@ fn parse_function(id: &str, props: &Value) -> Result<Function> {
     let mut routes = vec![];
     let mut queue_sources = vec![];
     let mut schedules = vec![];
+    let mut stream_sources = vec![];
     for (_, event) in props
         .get("Events")
         .and_then(Value::as_mapping)
@@ -363,6 +366,11 @@ fn parse_function(id: &str, props: &Value) -> Result<Function> {
                     report_batch_item_failures,
                 });
             }
+            Some("DynamoDB") => {
+                stream_sources.push(p.get("Stream").and_then(getatt_target).ok_or_else(|| {
+                    anyhow!("DynamoDB event Stream must be !GetAtt Table.StreamArn")
+                })?)
+            }
             Some("Schedule") => schedules.push(
                 p.get("Schedule")
                     .map(scalar)
@@ -379,6 +387,7 @@ fn parse_function(id: &str, props: &Value) -> Result<Function> {
         routes,
         queue_sources,
         schedules,
+        stream_sources,
         timeout_seconds: props.get("Timeout").and_then(Value::as_u64).unwrap_or(10),
     })
 }

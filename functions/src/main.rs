@@ -48,6 +48,7 @@ async fn main() -> ExitCode {
         Some(Handler::Schedule(handler)) => {
             meterbell::platform::lambda::run_schedule(handler).await
         }
+        Some(Handler::Stream(handler)) => meterbell::platform::lambda::run_stream(handler).await,
         None => {
             eprintln!("{SELECTOR}={name:?} names no function of this binary");
             return ExitCode::FAILURE;

@@ -7,7 +7,7 @@ use crate::lifecycle;
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
-use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler};
+use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler, StreamHandler};
 use crate::seam::alert_rules;
 
 #[derive(Clone, Copy)]
@@ -15,6 +15,7 @@ pub enum Handler {
     Http(HttpHandler),
     Sqs(SqsHandler),
     Schedule(ScheduleHandler),
+    Stream(StreamHandler),
 }
 
 /// Every function, by the binary name `template.yaml` gives it (`BuildProperties.Binary`).
@@ -99,6 +100,10 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
         Handler::Sqs(dispatcher::dispatcher),
     ),
     ("email-sender", Handler::Sqs(email::sender::email_sender)),
+    (
+        "notification-expiry",
+        Handler::Stream(crate::notifications::expiry::expiry),
+    ),
     (
         "webhook-sender",
         Handler::Sqs(webhook::sender::webhook_sender),

@@ -16,6 +16,7 @@ mod local_runner;
 mod low_credits;
 mod notification_dispatch;
 mod notification_events;
+mod notification_expiry;
 mod notification_settings;
 mod notifications_counting;
 mod notifications_inbox;

@@ -34,6 +34,11 @@ fn every_function_has_a_handler_of_the_right_kind() {
             Some(Handler::Schedule(_)) => {
                 assert!(!f.schedules.is_empty(), "{} has no schedule", f.logical_id)
             }
+            Some(Handler::Stream(_)) => assert!(
+                !f.stream_sources.is_empty(),
+                "{} consumes no stream",
+                f.logical_id
+            ),
             None => panic!("{}: no handler for binary {}", f.logical_id, f.binary),
         }
     }
@@ -45,7 +50,11 @@ fn every_function_has_a_sample_event_of_its_kind() {
         let path = root().join(format!("events/{}.json", f.binary));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("{} is missing", path.display()));
-        if !f.schedules.is_empty() {
+        if !f.stream_sources.is_empty() {
+            let batch: meterbell::platform::handler::StreamBatch =
+                serde_json::from_str(&text).unwrap();
+            assert!(!batch.records.is_empty(), "{}", path.display());
+        } else if !f.schedules.is_empty() {
             let event: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(
                 event["detail-type"],
@@ -143,11 +152,12 @@ fn each_function_is_granted_exactly_the_tables_and_queues_it_is_configured_with(
 #[test]
 fn every_queue_has_a_dead_letter_queue_except_dead_letter_queues() {
     let t = template();
-    let targets: BTreeSet<String> = t
+    let mut targets: BTreeSet<String> = t
         .queues
         .iter()
         .filter_map(|q| q.redrive.as_ref().map(|r| r.0.clone()))
         .collect();
+    targets.extend(failure_destinations(&raw()));
     for q in &t.queues {
         assert!(
             q.redrive.is_some() || targets.contains(&q.logical_id),
@@ -224,16 +234,35 @@ fn every_function_has_error_and_throttle_alarms_and_a_log_group_with_retention()
     }
 }
 
+/// Queues where Lambda puts what a function finally failed on: a function's `DeadLetterQueue`
+/// (asynchronous invocations) and an event's `DestinationConfig.OnFailure` (streams).
+fn failure_destinations(raw: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (_, r) in raw["Resources"].as_mapping().unwrap() {
+        let props = &r["Properties"];
+        let mut refs = BTreeSet::new();
+        referenced(&props["DeadLetterQueue"], &mut refs);
+        if let Some(events) = props["Events"].as_mapping() {
+            for (_, e) in events {
+                referenced(&e["Properties"]["DestinationConfig"], &mut refs);
+            }
+        }
+        out.extend(refs);
+    }
+    out
+}
+
 #[test]
 fn every_dead_letter_queue_has_a_depth_alarm_and_the_api_a_5xx_alarm() {
     let raw = raw();
     let alarms = alarms(&raw);
     let t = template();
-    let dlqs: BTreeSet<String> = t
+    let mut dlqs: BTreeSet<String> = t
         .queues
         .iter()
         .filter_map(|q| q.redrive.as_ref().map(|r| r.0.clone()))
         .collect();
+    dlqs.extend(failure_destinations(&raw));
     assert!(!dlqs.is_empty());
     for dlq in dlqs {
         assert!(

@@ -5,6 +5,7 @@
 pub mod channels;
 pub mod delivery;
 pub mod dispatcher;
+pub mod expiry;
 pub mod jobs;
 pub mod notification;
 pub mod preferences;

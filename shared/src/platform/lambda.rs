@@ -15,7 +15,9 @@ use tracing_subscriber::prelude::*;
 
 use crate::platform::app::{App, ClientsAt};
 use crate::platform::config::ConfigError;
-use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler, Tick};
+use crate::platform::handler::{
+    HttpHandler, ScheduleHandler, SqsHandler, StreamBatch, StreamHandler, StreamResponse, Tick,
+};
 
 /// JSON logs for CloudWatch, filtered by `RUST_LOG` (`info`, or `meterbell=debug,info`).
 pub fn init_tracing() {
@@ -182,6 +184,38 @@ pub async fn run_schedule(handler: ScheduleHandler) -> Result<(), lambda_runtime
                     ),
                 });
                 result.map_err(|e| lambda_runtime::Error::from(e.to_string()))
+            }
+        },
+    ))
+    .await
+}
+
+/// Runs a DynamoDB Streams consumer that reports partial batch failures. Each batch ends with
+/// one log line: request id, records, failures and duration.
+pub async fn run_stream(handler: StreamHandler) -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let app = start().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<StreamBatch>| {
+            let app = app.clone();
+            async move {
+                let started = Instant::now();
+                let records = event.payload.records.len();
+                let span = tracing::info_span!(
+                    "stream",
+                    request_id = %event.context.request_id,
+                    route = "dynamodb stream",
+                );
+                let response = handler(app, event.payload).instrument(span.clone()).await;
+                span.in_scope(|| {
+                    tracing::info!(
+                        records,
+                        failed = response.batch_item_failures.len(),
+                        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "stream batch"
+                    )
+                });
+                Ok::<StreamResponse, Infallible>(response)
             }
         },
     ))

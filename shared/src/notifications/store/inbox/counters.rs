@@ -35,10 +35,14 @@ impl Notifications {
             adds.push(format!("#c{i} :d{i}"));
         }
         update = update.update_expression(format!("ADD {}", adds.join(", ")));
+        // The counters exist wherever a notification does; a missing item means the user's
+        // inbox was erased, and nothing may be counted down from there.
         update = match watermark {
-            Watermark::Any => update,
+            Watermark::Any => update.condition_expression("attribute_exists(pk)"),
             Watermark::Above(sk) => update
-                .condition_expression("attribute_not_exists(#rb) OR #rb < :sk")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(#rb) OR #rb < :sk)",
+                )
                 .expression_attribute_names("#rb", READ_BEFORE_ATTR)
                 .expression_attribute_values(":sk", s(sk)),
             Watermark::AtOrBelow(sk) => update

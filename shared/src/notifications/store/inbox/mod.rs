@@ -23,10 +23,13 @@
 //! mark-read.
 
 mod counters;
+mod expiry;
 mod jobs;
 mod listing;
 mod read_all;
 mod writes;
+
+pub use expiry::Expiry;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
