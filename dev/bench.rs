@@ -1309,3 +1309,58 @@ pub mod cost {
         Ok(())
     }
 }
+
+/// Forecast and anomaly quality on the seeded corpus (`meterbell::analytics::corpus`): month-end
+/// MAPE at days 10 and 20 and 80% band coverage per kind of series; anomaly recall on injected
+/// spikes above the floor, false alarms per user-month on clean series, alarms below the
+/// minimum volume. Pure computation: no emulators.
+pub fn quality() {
+    use meterbell::analytics::anomaly::Thresholds;
+    use meterbell::analytics::corpus::{anomaly_quality, forecast_quality, SeriesKind};
+    let users: usize = std::env::var("BENCH_QUALITY_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    println!("forecast of month-end cost, {users} users per kind, 4 months each (seed 1)");
+    println!(
+        "{:<12} {:>7} {:>11} {:>11} {:>15} {:>15}",
+        "series", "months", "MAPE day10", "MAPE day20", "80% cover d10", "80% cover d20"
+    );
+    for kind in SeriesKind::ALL {
+        let q = forecast_quality(kind, users, 1);
+        println!(
+            "{:<12} {:>7} {:>10.1}% {:>10.1}% {:>14.1}% {:>14.1}%",
+            kind.as_str(),
+            q.months,
+            q.mape_day10 * 100.0,
+            q.mape_day20 * 100.0,
+            q.coverage_day10 * 100.0,
+            q.coverage_day20 * 100.0
+        );
+    }
+    let t = Thresholds::default();
+    let q = anomaly_quality(users, 1, &t);
+    println!();
+    println!(
+        "anomalies, hourly windows, default gates (score {}, floor ${}, +{}%, {} requests, {} weeks)",
+        t.score,
+        t.floor_micros / 1_000_000,
+        t.relative_pct,
+        t.min_requests,
+        t.baseline_weeks
+    );
+    println!(
+        "recall on injected spikes above the floor: {}/{} = {:.1}%",
+        q.found,
+        q.spikes_above_floor,
+        q.recall() * 100.0
+    );
+    println!(
+        "false alarms per user-month on clean series: {:.3} ({:.0} user-months)",
+        q.false_alarms_per_user_month, q.user_months
+    );
+    println!(
+        "alarms for users below the minimum volume: {}",
+        q.alarms_below_min_volume
+    );
+}

@@ -12,6 +12,9 @@
 //!   meterbell-dev bench-cost                             billed units and $ per million events / reads
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
+//!   meterbell-dev bench-quality                          forecast error and interval coverage,
+//!                                                         anomaly recall and false alarms on the
+//!                                                         seeded corpus (no emulators)
 //!   meterbell-dev emails                                 the emails moto's SES has accepted
 //!   meterbell-dev fire <Function>                        runs a scheduled function of the
 //!                                                         template once, now
@@ -114,6 +117,10 @@ async fn run() -> Result<()> {
             .unwrap_or(DEV_JWT_SECRET);
         let roles: Vec<&str> = args.roles.iter().map(String::as_str).collect();
         println!("{}", mint(secret, &args.sub, &roles, args.ttl)?);
+        return Ok(());
+    }
+    if args.command == "bench-quality" {
+        meterbell_dev::bench::quality();
         return Ok(());
     }
     if args.command == "emails" {

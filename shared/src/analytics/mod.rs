@@ -2,9 +2,12 @@
 //! rollups with mergeable latency histograms, their store, the read routes and the ingest path
 //! (HTTP and the usage queue's consumer).
 
+pub mod anomaly;
 pub mod budget;
 pub mod consumer;
+pub mod corpus;
 pub mod event;
+pub mod forecast;
 pub mod histogram;
 pub mod ingest;
 pub mod money;
