@@ -2,7 +2,7 @@
 //! (`BuildProperties.Binary`): the binaries, the local runner and tests find handlers here.
 
 use crate::analytics::consumer;
-use crate::analytics::routes::{self as analytics, budgets, ingest};
+use crate::analytics::routes::{self as analytics, budgets, forecast, ingest};
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
@@ -46,6 +46,7 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
         "admin-analytics-top-users",
         Handler::Http(analytics::admin_top_users),
     ),
+    ("analytics-forecast", Handler::Http(forecast::forecast)),
     ("budgets-list", Handler::Http(budgets::list)),
     ("budget-put", Handler::Http(budgets::put)),
     ("budget-delete", Handler::Http(budgets::delete)),

@@ -8,6 +8,7 @@ mod analytics;
 mod budgets;
 mod build;
 mod email_delivery;
+mod forecast;
 mod identity;
 mod ingest;
 mod local_runner;

@@ -6,6 +6,7 @@ mod admin;
 mod breakdowns;
 pub mod budgets;
 mod export;
+pub mod forecast;
 pub mod ingest;
 mod performance;
 mod series;
