@@ -2,11 +2,12 @@
 //! (`BuildProperties.Binary`): the binaries, the local runner and tests find handlers here.
 
 use crate::analytics::consumer;
-use crate::analytics::routes::{self as analytics, budgets, forecast, ingest};
+use crate::analytics::routes::{self as analytics, anomalies, budgets, forecast, ingest};
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
 use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler};
+use crate::seam::anomalies as seam_anomalies;
 
 #[derive(Clone, Copy)]
 pub enum Handler {
@@ -47,6 +48,16 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
         Handler::Http(analytics::admin_top_users),
     ),
     ("analytics-forecast", Handler::Http(forecast::forecast)),
+    ("analytics-anomalies", Handler::Http(anomalies::list)),
+    ("anomaly-put", Handler::Http(anomalies::put)),
+    (
+        "anomaly-scan",
+        Handler::Schedule(seam_anomalies::anomaly_scan),
+    ),
+    (
+        "anomaly-worker",
+        Handler::Sqs(seam_anomalies::anomaly_worker),
+    ),
     ("budgets-list", Handler::Http(budgets::list)),
     ("budget-put", Handler::Http(budgets::put)),
     ("budget-delete", Handler::Http(budgets::delete)),

@@ -4,6 +4,7 @@
 //! balances (`low_credits`: one warning or error per crossing, evaluated after each ingest) and
 //! budgets (`budgets`: each threshold once per period, evaluated after each ingest).
 
+pub mod anomalies;
 pub mod budgets;
 pub mod low_credits;
 

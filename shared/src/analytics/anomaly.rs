@@ -9,10 +9,12 @@
 //!
 //! Where the store reads the windows is `store::anomalies`; what notifies is `seam::anomalies`.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::analytics::money::format_usd;
+use crate::analytics::rollup::{Counters, Rollup};
 
 /// A usual window varies by at least this share of itself.
 pub const NOISE_FLOOR: f64 = 0.25;
@@ -246,6 +248,44 @@ pub fn judge(o: &Observation, t: &Thresholds) -> Option<Finding> {
     None
 }
 
+/// The observation of every driver of `window` (all usage, each model and each endpoint it
+/// used) against the same drivers in `baseline` (the same window of previous weeks; a driver
+/// absent there counts 0).
+pub fn observations(window: &Rollup, baseline: &[Rollup]) -> Vec<(Driver, Observation)> {
+    let observe = |of: &dyn Fn(&Rollup) -> Option<Counters>| -> Observation {
+        let here = of(window).unwrap_or_default();
+        let past: Vec<Counters> = baseline.iter().map(|r| of(r).unwrap_or_default()).collect();
+        Observation {
+            cost: here.cost_micros as f64,
+            requests: here.requests as f64,
+            errors: here.errors as f64,
+            baseline_cost: past.iter().map(|c| c.cost_micros as f64).collect(),
+            baseline_requests: past.iter().map(|c| c.requests as f64).collect(),
+            baseline_errors: past.iter().map(|c| c.errors as f64).collect(),
+        }
+    };
+    let mut out = vec![(Driver::All, observe(&|r| Some(r.total)))];
+    for (provider, model) in window.models.keys() {
+        let key = (provider.clone(), model.clone());
+        out.push((
+            Driver::Model {
+                provider: provider.clone(),
+                model: model.clone(),
+            },
+            observe(&|r| r.models.get(&key).copied()),
+        ));
+    }
+    for endpoint in window.endpoints.keys() {
+        out.push((
+            Driver::Endpoint {
+                endpoint: endpoint.clone(),
+            },
+            observe(&|r| r.endpoints.get(endpoint).copied()),
+        ));
+    }
+    out
+}
+
 /// One driver's finding in a window, before it becomes an anomaly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
@@ -292,6 +332,74 @@ pub fn pick(candidates: &[Candidate]) -> Vec<(Driver, Option<String>, Finding)> 
         }
     }
     out
+}
+
+/// A recorded anomaly, as the store keeps it and the routes show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub id: String,
+    pub window: Window,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub metric: Metric,
+    pub driver: Driver,
+    /// For a model: the endpoint that rose with it in the same window.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    pub observed: f64,
+    pub usual: f64,
+    pub score: f64,
+    pub detected_at: DateTime<Utc>,
+    /// "gpt-4o on /v1/chat/completions: $41.20 in the last hour against a usual $3.10"
+    pub message: String,
+    /// The user's verdict: `true` expected (quiets the driver a while), `false` not.
+    #[serde(default)]
+    pub expected: Option<bool>,
+    #[serde(default)]
+    pub verdict_at: Option<DateTime<Utc>>,
+}
+
+impl Anomaly {
+    /// The anomaly `finding` of `driver` in `window` starting at `start`.
+    pub fn new(
+        window: Window,
+        start: DateTime<Utc>,
+        driver: Driver,
+        endpoint: Option<String>,
+        finding: Finding,
+        detected_at: DateTime<Utc>,
+    ) -> Anomaly {
+        let length = match window {
+            Window::Hour => chrono::Duration::hours(1),
+            Window::Day => chrono::Duration::days(1),
+        };
+        Anomaly {
+            id: anomaly_id(window, start, finding.metric, &driver),
+            window,
+            window_start: start,
+            window_end: start + length,
+            metric: finding.metric,
+            message: format!(
+                "{}: {}",
+                driver_label(&driver, endpoint.as_deref()),
+                describe(window, &finding)
+            ),
+            driver,
+            endpoint,
+            observed: finding.observed,
+            usual: finding.usual,
+            // A driver with no usual figure at all scores "infinitely"; JSON has no infinity.
+            score: finding.score.min(1e6),
+            detected_at,
+            expected: None,
+            verdict_at: None,
+        }
+    }
+
+    /// The key of what a verdict quiets: this metric of this driver.
+    pub fn quiet_key(&self) -> (String, String) {
+        (self.metric.as_str().to_owned(), self.driver.key())
+    }
 }
 
 /// The anomaly's id: the window's start and a digest of what it is about, so every run that sees

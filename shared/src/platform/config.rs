@@ -72,6 +72,8 @@ pub struct Resources {
     pub webhook_queue_url: Option<String>,
     /// Where the dispatcher puts a malformed job at once, with its reason.
     pub notification_jobs_dlq_url: Option<String>,
+    /// Where the hourly anomaly run puts its groups of users for the workers.
+    pub anomaly_scan_queue_url: Option<String>,
 }
 
 /// Delivery settings of the notification functions (template parameters `EmailSender`,
@@ -108,6 +110,8 @@ pub struct Config {
     /// Balance below which a user gets the "Low Credits" warning, unless they set their own
     /// (template parameter `LowCreditThreshold`).
     pub low_credit_threshold: i64,
+    /// The gates of anomaly detection (template parameters `Anomaly*`).
+    pub anomaly: crate::analytics::anomaly::Thresholds,
 }
 
 impl Config {
@@ -196,7 +200,9 @@ impl Config {
                 "LOW_CREDIT_THRESHOLD must be between 0 and 1000000000".into(),
             ));
         }
+        let anomaly = anomaly_thresholds(&get)?;
         Ok(Config {
+            anomaly,
             low_credit_threshold,
             notifications,
             cursor_secret: cursor_secret.into_bytes(),
@@ -218,11 +224,56 @@ impl Config {
                 email_queue_url: get("EMAIL_QUEUE_URL"),
                 webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
                 notification_jobs_dlq_url: get("NOTIFICATION_JOBS_DLQ_URL"),
+                anomaly_scan_queue_url: get("ANOMALY_SCAN_QUEUE_URL"),
             },
             cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
             retention_days,
         })
     }
+}
+
+/// The anomaly gates from `ANOMALY_SCORE_THRESHOLD`, `ANOMALY_DOLLAR_FLOOR` (USD),
+/// `ANOMALY_RELATIVE_EXCESS_PERCENT`, `ANOMALY_MIN_REQUESTS`, `ANOMALY_BASELINE_WEEKS` and
+/// `ANOMALY_QUIET_DAYS`; each absent one keeps its default.
+fn anomaly_thresholds(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::analytics::anomaly::Thresholds, ConfigError> {
+    let d = crate::analytics::anomaly::Thresholds::default();
+    let decimal = |name: &str, default: f64, min: f64, max: f64| -> Result<f64, ConfigError> {
+        let v = match get(name) {
+            None => default,
+            Some(raw) => raw
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| ConfigError(format!("{name} must be a number, not {raw:?}")))?,
+        };
+        if !(min..=max).contains(&v) {
+            return Err(ConfigError(format!(
+                "{name} must be between {min} and {max}"
+            )));
+        }
+        Ok(v)
+    };
+    let floor_usd = decimal(
+        "ANOMALY_DOLLAR_FLOOR",
+        d.floor_micros as f64 / 1e6,
+        0.0,
+        1_000_000.0,
+    )?;
+    Ok(crate::analytics::anomaly::Thresholds {
+        score: decimal("ANOMALY_SCORE_THRESHOLD", d.score, 1.0, 100.0)?,
+        floor_micros: (floor_usd * 1e6).round() as i64,
+        relative_pct: decimal(
+            "ANOMALY_RELATIVE_EXCESS_PERCENT",
+            d.relative_pct,
+            0.0,
+            10_000.0,
+        )?,
+        min_requests: decimal("ANOMALY_MIN_REQUESTS", d.min_requests as f64, 1.0, 1e9)? as u64,
+        baseline_weeks: decimal("ANOMALY_BASELINE_WEEKS", d.baseline_weeks as f64, 2.0, 8.0)?
+            as usize,
+        quiet_days: decimal("ANOMALY_QUIET_DAYS", d.quiet_days as f64, 1.0, 365.0)? as i64,
+    })
 }
 
 fn parse_number<T: std::str::FromStr>(

@@ -12,6 +12,7 @@
 //! `Rollup::part_of`), so an update never rewrites more than a few KB whatever the user's
 //! dimensions: DynamoDB bills an update on the whole item's size.
 
+mod anomalies;
 mod budgets;
 mod credit_alert;
 pub mod events;

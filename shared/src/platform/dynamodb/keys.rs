@@ -121,3 +121,21 @@ pub const TOTALS_SK: &str = "ALL";
 pub fn active_day_pk(day_key: &str) -> String {
     format!("DAY#{day_key}")
 }
+
+/// RollupsTable: a user's anomalies (`A#<id>`, ids start with their hour so they sort by time)
+/// and the drivers their "expected" verdicts quiet (`QUIET#<metric>#<driver>`).
+pub fn anomaly_pk(user: &UserId) -> String {
+    format!("USER#{user}#ANOMALY")
+}
+
+pub const ANOMALY_PREFIX: &str = "A#";
+
+pub fn anomaly_sk(id: &str) -> String {
+    format!("{ANOMALY_PREFIX}{id}")
+}
+
+pub const QUIET_PREFIX: &str = "QUIET#";
+
+pub fn quiet_sk(metric: &str, driver_key: &str) -> String {
+    format!("{QUIET_PREFIX}{metric}#{driver_key}")
+}
