@@ -5,6 +5,7 @@
 mod helpers;
 
 mod analytics;
+mod anomalies;
 mod budgets;
 mod build;
 mod email_delivery;
