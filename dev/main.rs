@@ -12,6 +12,8 @@
 //!   meterbell-dev bench-cost                             billed units and $ per million events / reads
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
+//!   meterbell-dev bench-anomaly-scan                     the hourly anomaly run: time, items and
+//!                                                         read units per active and idle user
 //!   meterbell-dev bench-quality                          forecast error and interval coverage,
 //!                                                         anomaly recall and false alarms on the
 //!                                                         seeded corpus (no emulators)
@@ -198,6 +200,13 @@ async fn run() -> Result<()> {
             meterbell_dev::bench::analytics::export_child(&stack, &args.sub).await
         }
         "bench-cost" => meterbell_dev::bench::cost::run(&stack).await,
+        "bench-anomaly-scan" => {
+            let users = std::env::var("BENCH_SCAN_USERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000);
+            meterbell_dev::bench::anomaly_scan(&stack, users, 4).await
+        }
         "bench-notifications" => {
             meterbell_dev::bench::notifications(&stack, args.jobs).await
         }

@@ -33,5 +33,13 @@ echo "== cost per million events and reads (billed units computed the way Dynamo
 "$bin" bench-cost
 
 echo
+echo "== forecast and anomaly quality on the seeded corpus (pure computation)"
+"$bin" bench-quality
+
+echo
+echo "== the hourly anomaly run (DynamoDB Local; BENCH_SCAN_USERS active users, default 1000)"
+"$bin" bench-anomaly-scan
+
+echo
 echo "== notifications (DynamoDB Local, moto, a webhook receiver on 127.0.0.1)"
 RUST_LOG=error "$bin" bench-notifications --jobs "${BENCH_JOBS:-400}"
