@@ -1350,10 +1350,11 @@ pub fn quality() {
         t.baseline_weeks
     );
     println!(
-        "recall on injected spikes above the floor: {}/{} = {:.1}%",
+        "recall on injected spikes above the floor: {}/{} = {:.1}% ({} spikes injected in all)",
         q.found,
         q.spikes_above_floor,
-        q.recall() * 100.0
+        q.recall() * 100.0,
+        q.spikes
     );
     println!(
         "false alarms per user-month on clean series: {:.3} ({:.0} user-months)",

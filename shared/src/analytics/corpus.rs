@@ -246,6 +246,8 @@ pub fn forecast_quality(kind: SeriesKind, users: usize, seed: u64) -> ForecastQu
 /// Anomaly detection quality over a corpus, hour by hour as the scheduled run sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct AnomalyQuality {
+    /// Injected spikes after the baseline weeks, above the floor or not.
+    pub spikes: usize,
     /// Injected spikes whose excess is above the dollar floor and volume above the minimum.
     pub spikes_above_floor: usize,
     pub found: usize,
@@ -295,6 +297,7 @@ pub fn anomaly_quality(users: usize, seed: u64, t: &Thresholds) -> AnomalyQualit
             if s.hour < start {
                 continue;
             }
+            q.spikes += 1;
             let obs = hour_observation(&spiky, s.hour, t.baseline_weeks);
             let (usual, _) = anomaly::baseline(&obs.baseline_cost);
             let above =

@@ -405,6 +405,35 @@ mod tests {
     }
 
     #[test]
+    fn the_anomaly_gates_default_and_are_checked() {
+        let with = |name: &str, raw: &str| {
+            Config::from_lookup(lookup(&[
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("CURSOR_SECRET", "cursor-secret-cursor-secret-cursor-secret"),
+                (name, raw),
+            ]))
+        };
+        let defaults = with("ANOMALY_DOLLAR_FLOOR", "").unwrap().anomaly;
+        assert_eq!(defaults, crate::analytics::anomaly::Thresholds::default());
+        let set = with("ANOMALY_DOLLAR_FLOOR", "2.5").unwrap().anomaly;
+        assert_eq!(set.floor_micros, 2_500_000);
+        assert_eq!(
+            with("ANOMALY_SCORE_THRESHOLD", "6").unwrap().anomaly.score,
+            6.0
+        );
+        for (name, bad) in [
+            ("ANOMALY_SCORE_THRESHOLD", "0"),
+            ("ANOMALY_DOLLAR_FLOOR", "-1"),
+            ("ANOMALY_RELATIVE_EXCESS_PERCENT", "lots"),
+            ("ANOMALY_MIN_REQUESTS", "0"),
+            ("ANOMALY_QUIET_DAYS", "366"),
+        ] {
+            let err = with(name, bad).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
     fn unset_resources_are_none_and_empty_ones_too() {
         let config = Config::from_lookup(lookup(&[
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
