@@ -342,6 +342,8 @@ pub fn cold_start(stack: &LocalStack, bin_dir: &Path, runs: usize) -> Result<()>
 
 // ---------------------------------------------------------------- analytics
 
+pub mod alerts;
+
 pub mod analytics {
     //! Ingest rate and write units, read cost against event count, export rate and memory.
     //! Needs the emulators (scripts/bench.sh starts its own).

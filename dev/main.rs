@@ -10,6 +10,7 @@
 //!   meterbell-dev bench-cold-start                       binary sizes; cold start to the first
 //!                                                         answer of a DynamoDB read (release)
 //!   meterbell-dev bench-cost                             billed units and $ per million events / reads
+//!   meterbell-dev bench-alerts                           ingest with budgets; the scheduled rule run
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
 //!   meterbell-dev bench-anomaly-scan                     the hourly anomaly run: time, items and
@@ -200,6 +201,7 @@ async fn run() -> Result<()> {
             meterbell_dev::bench::analytics::export_child(&stack, &args.sub).await
         }
         "bench-cost" => meterbell_dev::bench::cost::run(&stack).await,
+        "bench-alerts" => meterbell_dev::bench::alerts::run(&stack).await,
         "bench-anomaly-scan" => {
             let users = std::env::var("BENCH_SCAN_USERS")
                 .ok()

@@ -180,7 +180,120 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
         "demo data: {loaded} usage events over {DAYS} days for {DEMO_USER} and {} more users",
         OTHER_USERS.len()
     );
-    low_balance(stack, &usage, window).await
+    low_balance(stack, &usage, window).await?;
+    alerts_demo(stack, &usage).await
+}
+
+/// A monthly budget and two metric rules for the demo user, then usage through the real ingest
+/// path that takes the budget past 50%, 75% and 90% at once (one notification naming all three)
+/// and a burst of errors on /v1/chat/completions in the last whole hour, which the rules'
+/// evaluation — run once now, as the hourly schedule would — reports as a breach.
+async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
+    use meterbell::analytics::alert_rule::{Rule, RuleKind, Status};
+    use meterbell::analytics::budget::{Amount, Budget, BudgetPeriod, Filter, PeriodUsage};
+    use meterbell::analytics::store::{Registry, Scope};
+
+    let user = UserId::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
+    let now = Utc::now();
+    let app_of = |id: &str| {
+        stack
+            .template
+            .function(id)
+            .ok_or_else(|| anyhow::anyhow!("no {id} in template.yaml"))
+            .and_then(|f| stack.app_for(f))
+    };
+    let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    // 20 gpt-4o calls at $0.40 this minute; 12 chat calls, 5 of them failed, in the last hour.
+    let mut burst = vec![];
+    for i in 0..20 {
+        burst.push(
+            json!({"event_id": format!("demo-budget-{i}"), "user_id": DEMO_USER,
+            "timestamp": now.to_rfc3339(), "kind": "request", "provider": "openai",
+            "model": "gpt-4o", "endpoint": "/v1/chat/completions", "status_code": 200,
+            "latency_ms": 1200, "credits": 0, "cost_usd": 0.4}),
+        );
+    }
+    for i in 0..12 {
+        burst.push(
+            json!({"event_id": format!("demo-errors-{i}"), "user_id": DEMO_USER,
+            "timestamp": (hour - Duration::minutes(30)).to_rfc3339(), "kind": "request",
+            "provider": "openai", "model": "gpt-4o-mini", "endpoint": "/v1/chat/completions",
+            "status_code": if i < 5 { 503 } else { 200 }, "latency_ms": 300, "credits": 0,
+            "cost_usd": 0}),
+        );
+    }
+
+    let month = BudgetPeriod::Month.window(&meterbell::analytics::zone::Zone::utc(), now);
+    let spent = PeriodUsage::default()
+        .of(usage, &Scope::User(user.clone()), month, true)
+        .await?
+        .total
+        .cost_micros;
+    // After the burst's $8 the month's spend is 92% of the budget.
+    let amount = ((spent + 8_000_000) * 100 / 92).max(1);
+    let budget = Budget {
+        id: "monthly".into(),
+        amount: Amount::UsdMicros(amount),
+        period: BudgetPeriod::Month,
+        tz: "UTC".into(),
+        thresholds: vec![50, 75, 90, 100],
+        filter: Filter::default(),
+        created_at: now,
+        updated_at: now,
+        rev: now.timestamp_millis(),
+        fired_period: None,
+        fired: vec![],
+        pending: vec![],
+        notify: None,
+    };
+    let owner = Scope::User(user.clone());
+    let book = usage.budgets(&owner, true).await?;
+    usage
+        .save_budgets(&owner, book.version, &[budget], &[])
+        .await?;
+    let rule = |id: &str, kind, limit, endpoint: Option<&str>| Rule {
+        id: id.into(),
+        kind,
+        limit,
+        window_hours: 1,
+        min_requests: 10,
+        filter: Filter {
+            endpoint: endpoint.map(str::to_owned),
+            ..Filter::default()
+        },
+        created_at: now,
+        updated_at: now,
+        rev: now.timestamp_millis(),
+        status: Status::Ok,
+        epoch: 0,
+        decided_through: None,
+    };
+    let rules = vec![
+        rule(
+            "chat-errors",
+            RuleKind::ErrorRate,
+            500,
+            Some("/v1/chat/completions"),
+        ),
+        rule("slow-overall", RuleKind::LatencyP95, 5_000, None),
+    ];
+    let book = usage.alert_rules(&user, true).await?;
+    usage
+        .save_alert_rules(&user, book.version, &rules, &[], &[], Registry::Update)
+        .await?;
+
+    let ingest = app_of("UsageIngestFunction")?;
+    meterbell::analytics::ingest::ingest(&ingest, &burst)
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the alert demo's usage: {e}"))?;
+    let evaluator = app_of("AlertRulesEvaluatorFunction")?;
+    meterbell::seam::alert_rules::evaluate_user(&evaluator, usage, &user, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("evaluating the demo's alert rules: {e}"))?;
+    eprintln!(
+        "demo alerts: budget \"monthly\" at 92% and rule \"chat-errors\" breached for {DEMO_USER}"
+    );
+    Ok(())
 }
 
 /// Requests in the demo's unusual hour, and what each costs.

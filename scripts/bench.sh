@@ -33,6 +33,10 @@ echo "== cost per million events and reads (billed units computed the way Dynamo
 "$bin" bench-cost
 
 echo
+echo "== alerts: ingest with budgets, the scheduled metric-rule run (DynamoDB Local, moto)"
+"$bin" bench-alerts
+
+echo
 echo "== forecast and anomaly quality on the seeded corpus (pure computation)"
 "$bin" bench-quality
 

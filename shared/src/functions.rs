@@ -2,11 +2,12 @@
 //! (`BuildProperties.Binary`): the binaries, the local runner and tests find handlers here.
 
 use crate::analytics::consumer;
-use crate::analytics::routes::{self as analytics, anomalies, budgets, forecast, ingest};
+use crate::analytics::routes::{self as analytics, alerts, anomalies, budgets, forecast, ingest};
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
 use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler};
+use crate::seam::alert_rules;
 use crate::seam::anomalies as seam_anomalies;
 
 #[derive(Clone, Copy)]
@@ -61,6 +62,22 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("budgets-list", Handler::Http(budgets::list)),
     ("budget-put", Handler::Http(budgets::put)),
     ("budget-delete", Handler::Http(budgets::delete)),
+    ("budget-get", Handler::Http(budgets::get)),
+    ("budget-preview", Handler::Http(budgets::preview)),
+    ("alert-rules-list", Handler::Http(alerts::list_rules)),
+    ("alert-rule-put", Handler::Http(alerts::put_rule)),
+    ("alert-rule-delete", Handler::Http(alerts::delete_rule)),
+    ("alert-rule-preview", Handler::Http(alerts::preview_rule)),
+    ("alerts-history", Handler::Http(alerts::history)),
+    // ---- alerts (the seam)
+    (
+        "alert-rules-schedule",
+        Handler::Schedule(alert_rules::schedule),
+    ),
+    (
+        "alert-rules-evaluator",
+        Handler::Sqs(alert_rules::evaluator),
+    ),
     // ---- notifications
     ("notifications-list", Handler::Http(inbox::list)),
     ("notifications-create", Handler::Http(inbox::create)),

@@ -2,8 +2,10 @@
 //! notifications; what in its data needs a person's attention becomes a notification job here,
 //! and only here. Today: payment events (each one the built-in payment notification), low
 //! balances (`low_credits`: one warning or error per crossing, evaluated after each ingest) and
-//! budgets (`budgets`: each threshold once per period, evaluated after each ingest).
+//! budgets (`budgets`: each threshold once per period, evaluated after each ingest) and metric
+//! alert rules (`alert_rules`: each breach and each recovery once, evaluated hourly).
 
+pub mod alert_rules;
 pub mod anomalies;
 pub mod budgets;
 pub mod low_credits;
@@ -11,7 +13,7 @@ pub mod low_credits;
 use std::collections::BTreeSet;
 
 use crate::analytics::event::{Detail, PaymentStatus, UsageEvent};
-use crate::analytics::store::UsageStore;
+use crate::analytics::store::{Scope, UsageStore};
 use crate::notifications::jobs::NotificationJob;
 use crate::platform::app::App;
 use crate::platform::config::require;
@@ -156,9 +158,30 @@ pub async fn watch_budgets(
 const MAX_BUDGET_ROUNDS: usize = 16;
 
 async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Result<(), ApiError> {
+    watch_owner_budgets(app, store, &Scope::User(user.clone()), chrono::Utc::now()).await
+}
+
+/// Evaluates the platform's system-wide budgets against the system rollups as of `at`. Run by
+/// the hourly schedule, not after each ingest: the platform's spend moves with every batch of
+/// every user, and reading the sharded system rollups per batch would cost more than the alert
+/// is worth; an hour's delay is the trade.
+pub async fn watch_system_budgets(
+    app: &App,
+    store: &UsageStore,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    watch_owner_budgets(app, store, &Scope::System, at).await
+}
+
+async fn watch_owner_budgets(
+    app: &App,
+    store: &UsageStore,
+    owner: &Scope,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
     use crate::analytics::budget::{Firing, PeriodUsage};
     for _ in 0..MAX_BUDGET_ROUNDS {
-        let book = store.budgets(user, true).await?;
+        let book = store.budgets(owner, true).await?;
         if book.budgets.is_empty() {
             return Ok(());
         }
@@ -166,15 +189,14 @@ async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Res
         // Claimed firings whose jobs may not be queued yet (a crash after the claim): queue them
         // again under the same ids, clear them, and decide afresh.
         if budgets.iter().any(|b| !b.pending.is_empty()) {
-            queue_pending(app, store, user, book.version, &mut budgets).await?;
+            queue_pending(app, store, owner, book.version, &mut budgets).await?;
             continue;
         }
-        let now = chrono::Utc::now();
         let mut usage = PeriodUsage::default();
         let mut firings = vec![];
         for b in &mut budgets {
             let (start, end) = b.window(now);
-            let period = usage.of(store, user, (start, end), true).await?;
+            let period = usage.of(store, owner, (start, end), true).await?;
             let spent = b.spent(period);
             let fired = b.fired_in(start).to_vec();
             let crossed = budgets::crossed(spent, b.amount.value(), &b.thresholds, &fired);
@@ -206,18 +228,27 @@ async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Res
             return Ok(());
         }
         if store
-            .save_budgets(user, book.version, &budgets, &firings)
+            .save_budgets(owner, book.version, &budgets, &firings)
             .await?
         {
-            tracing::info!(user = %user, firings = firings.len(), "budget thresholds claimed");
+            tracing::info!(owner = ?owner, firings = firings.len(), "budget thresholds claimed");
             // Claimed at version + 1: queue and clear; if another writer moved on meanwhile, the
             // next round finds whatever is still pending.
-            if queue_pending(app, store, user, book.version + 1, &mut budgets).await? {
+            if queue_pending(app, store, owner, book.version + 1, &mut budgets).await? {
                 return Ok(());
             }
         }
     }
-    Err(StoreError::Contention(format!("budget alerts of {user}")).into())
+    Err(StoreError::Contention(format!("budget alerts of {owner:?}")).into())
+}
+
+/// Who a budget's notifications go to: its user, or for a system-wide budget the admin who set
+/// it (`None`: nobody to tell — an old item without one).
+fn recipient(owner: &Scope, b: &crate::analytics::budget::Budget) -> Option<UserId> {
+    match owner {
+        Scope::User(u) => Some(u.clone()),
+        Scope::System => b.notify.as_deref().and_then(|n| UserId::parse(n).ok()),
+    }
 }
 
 /// Queues the jobs of every pending firing of `budgets` (read at `version`), then clears them;
@@ -225,23 +256,31 @@ async fn watch_user_budgets(app: &App, store: &UsageStore, user: &UserId) -> Res
 async fn queue_pending(
     app: &App,
     store: &UsageStore,
-    user: &UserId,
+    owner: &Scope,
     version: i64,
     budgets: &mut [crate::analytics::budget::Budget],
 ) -> Result<bool, ApiError> {
     let jobs: Vec<NotificationJob> = budgets
         .iter()
-        .flat_map(|b| b.pending.iter().map(|f| budgets::job(user, b, f)))
+        .filter_map(|b| recipient(owner, b).map(|to| (b, to)))
+        .flat_map(|(b, to)| {
+            b.pending
+                .iter()
+                .map(move |f| budgets::job(&to, b, f))
+                .collect::<Vec<_>>()
+        })
         .collect();
-    let queue = require(
-        &app.config().resources.notification_jobs_queue_url,
-        "NOTIFICATION_JOBS_QUEUE_URL",
-    )?;
-    sqs::send_json(app.sqs().await, queue, &jobs).await?;
+    if !jobs.is_empty() {
+        let queue = require(
+            &app.config().resources.notification_jobs_queue_url,
+            "NOTIFICATION_JOBS_QUEUE_URL",
+        )?;
+        sqs::send_json(app.sqs().await, queue, &jobs).await?;
+    }
     for b in budgets.iter_mut() {
         b.pending.clear();
     }
-    Ok(store.save_budgets(user, version, budgets, &[]).await?)
+    Ok(store.save_budgets(owner, version, budgets, &[]).await?)
 }
 
 /// Sets (`Some`) or clears (`None`) a user's own low-credit threshold where the evaluation after

@@ -426,3 +426,195 @@ async fn a_weekly_budget_an_admin_sets_for_a_user_alerts_that_user() {
     let days_left = alerts[0]["data"]["days_left"].as_i64().unwrap();
     assert!((1..=7).contains(&days_left), "{days_left}");
 }
+
+#[tokio::test]
+async fn one_budget_is_read_by_its_id() {
+    let t = Budgets::new().await;
+    let u = t.funded_user("bg-get").await;
+    t.put(&u, "team", json!({"amount_usd": 10})).await;
+
+    let one = t.api.as_user(&u).get("/budgets/team").await;
+    let missing = t.api.as_user(&u).get("/budgets/other").await;
+    let not_theirs = t
+        .api
+        .as_user(&unique_user("bg-get-other"))
+        .get("/budgets/team")
+        .await;
+
+    assert_eq!(one.status, 200, "{}", one.json);
+    assert_eq!(one.json["id"], "team");
+    assert_eq!(one.json["current"]["percent"], 0);
+    assert_eq!(missing.status, 404);
+    assert_eq!(not_theirs.status, 404);
+}
+
+#[tokio::test]
+async fn the_preview_replays_a_budget_over_the_last_90_days_without_storing_it() {
+    let t = Budgets::new().await;
+    let u = t.funded_user("bg-preview").await;
+    let two_days_ago = crate::helpers::midnight_days_ago(2);
+    t.post(&[
+        UsageEventBuilder::request()
+            .user(&u)
+            .cost("30")
+            .at(two_days_ago + chrono::Duration::hours(10))
+            .build(),
+        UsageEventBuilder::request()
+            .user(&u)
+            .cost("30")
+            .at(two_days_ago + chrono::Duration::hours(11))
+            .build(),
+        UsageEventBuilder::request()
+            .user(&u)
+            .cost("10")
+            .at(two_days_ago + chrono::Duration::hours(30))
+            .build(),
+    ])
+    .await;
+
+    let preview = t
+        .api
+        .as_user(&u)
+        .post(
+            "/budgets/preview",
+            &json!({"amount_usd": 50, "period": "day"}),
+        )
+        .await;
+
+    assert_eq!(preview.status, 200, "{}", preview.json);
+    let sent = preview.json["notifications"].as_array().unwrap();
+    assert_eq!(
+        crossings(sent),
+        vec![vec![50], vec![75, 90, 100]],
+        "{}",
+        preview.json
+    );
+    assert_eq!(sent[0]["type"], "warning");
+    assert_eq!(sent[1]["type"], "error");
+    assert_eq!(sent[1]["data"]["spent_usd"], json!(60.0));
+    assert_eq!(
+        sent[1]["at"],
+        (two_days_ago + chrono::Duration::hours(12))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    );
+    assert!(preview.json["periods"].as_u64().unwrap() >= 90);
+    assert_eq!(t.api.as_user(&u).get("/budgets").await.json["total"], 0);
+    let bad = t
+        .api
+        .as_user(&u)
+        .post("/budgets/preview", &json!({"amount_usd": 0}))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json["error"]["field"], "amount_usd");
+}
+
+#[tokio::test]
+async fn an_admin_sets_a_system_wide_budget_checked_by_the_hourly_run() {
+    let _only_run = crate::helpers::SCHEDULE.lock().await;
+    let t = Budgets::new().await;
+    let admin = unique_user("bg-sys-admin");
+    let model = format!("model-{}", unique_user("sys"));
+    let (work, _) = crate::helpers::queue_pair(&t.stack().clients.sqs, "sys-work", 3, 1).await;
+    let put = t
+        .api
+        .as_caller(&admin, &["admin"])
+        .put(
+            "/budgets/platform?system=true",
+            &json!({"amount_usd": 100, "model": model}),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.json);
+    for (user, usd) in [("bg-sys-a", "35"), ("bg-sys-b", "25")] {
+        let u = t.funded_user(user).await;
+        t.post(&[UsageEventBuilder::request()
+            .user(&u)
+            .model(&model)
+            .cost(usd)
+            .build()])
+            .await;
+    }
+
+    t.run_schedule(&work, chrono::Utc::now()).await;
+    t.run_schedule(&work, chrono::Utc::now()).await;
+
+    let alerts = t
+        .notifications(&admin, |title| title.starts_with("System budget"))
+        .await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["title"], "System budget platform at 60%");
+    assert_eq!(alerts[0]["data"]["thresholds_crossed"], json!([50]));
+    assert_eq!(alerts[0]["data"]["system"], json!(true));
+    let listed = t
+        .api
+        .as_caller(&admin, &["admin"])
+        .get("/budgets/platform?system=true")
+        .await;
+    assert_eq!(
+        listed.json["current"]["spent_usd"],
+        json!(60.0),
+        "{}",
+        listed.json
+    );
+    assert_eq!(listed.json["current"]["thresholds_fired"], json!([50]));
+    let history = t
+        .api
+        .as_caller(&admin, &["admin"])
+        .get("/alerts?system=true&limit=100")
+        .await;
+    assert_eq!(history.status, 200, "{}", history.json);
+    assert!(history.json["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "system_budget" && e["budget_id"] == "platform"));
+    let by_user = t.api.as_user(&admin).get("/alerts?system=true").await;
+    assert_eq!(by_user.status, 403);
+    assert_eq!(
+        t.api
+            .as_caller(&admin, &["admin"])
+            .delete("/budgets/platform?system=true")
+            .await
+            .status,
+        204
+    );
+}
+
+#[tokio::test]
+async fn only_an_admin_manages_system_wide_budgets_and_never_per_endpoint() {
+    let t = Budgets::new().await;
+    let user = unique_user("bg-sys-user");
+    let admin = t.api.as_caller("bg-sys-root", &["admin"]);
+
+    let by_user = t
+        .api
+        .as_user(&user)
+        .put("/budgets/x?system=true", &json!({"amount_usd": 1}))
+        .await;
+    let with_user_id = admin
+        .put(
+            &format!("/budgets/x?system=true&user_id={user}"),
+            &json!({"amount_usd": 1}),
+        )
+        .await;
+    let per_endpoint = admin
+        .put(
+            "/budgets/x?system=true",
+            &json!({"amount_usd": 1, "endpoint": "/v1/chat"}),
+        )
+        .await;
+
+    assert_eq!(by_user.status, 403, "{}", by_user.json);
+    assert_eq!(with_user_id.status, 400);
+    assert_eq!(with_user_id.json["error"]["field"], "system");
+    assert_eq!(per_endpoint.status, 400);
+    assert_eq!(per_endpoint.json["error"]["field"], "endpoint");
+    assert_eq!(
+        t.api
+            .as_user(&user)
+            .get("/budgets/x?system=true")
+            .await
+            .status,
+        403
+    );
+}

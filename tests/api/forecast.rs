@@ -260,7 +260,12 @@ async fn an_admin_reads_a_users_or_the_system_wide_forecast() {
     assert_eq!(of_user.json["user_id"], user.as_str());
     assert_eq!(system.status, 200, "{}", system.json);
     assert_eq!(system.json["scope"], "system");
-    assert!(system.json.get("budgets").is_none());
+    assert!(system.json.get("credit_balance").is_none());
+    assert!(
+        system.json["budgets"].is_array(),
+        "the system-wide budgets: {}",
+        system.json
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod alert_rules;
 mod analytics;
 mod anomalies;
 mod budgets;

@@ -9,11 +9,11 @@
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::analytics::event::MAX_FUTURE;
 use crate::analytics::period::cover;
 use crate::analytics::rollup::{Counters, Rollup};
 use crate::analytics::store::{Scope, UsageStore};
 use crate::analytics::zone::Zone;
-use crate::platform::domain::UserId;
 use crate::platform::dynamodb::StoreError;
 
 /// Budgets one user may have.
@@ -152,6 +152,10 @@ pub struct Budget {
     pub fired: Vec<u32>,
     #[serde(default)]
     pub pending: Vec<Firing>,
+    /// A system-wide budget notifies this admin (the one who last set it); a user's budget
+    /// notifies its user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
 }
 
 impl Budget {
@@ -264,7 +268,7 @@ impl PeriodUsage {
     pub async fn of(
         &mut self,
         store: &UsageStore,
-        user: &UserId,
+        scope: &Scope,
         window: (DateTime<Utc>, DateTime<Utc>),
         consistent: bool,
     ) -> Result<&Rollup, StoreError> {
@@ -272,12 +276,11 @@ impl PeriodUsage {
         match self.read.entry(window) {
             Entry::Occupied(e) => Ok(e.into_mut()),
             Entry::Vacant(e) => {
-                let cover = cover(window.0, window.1);
-                let scope = Scope::User(user.clone());
+                let cover = cover(window.0, read_until(window.1, Utc::now()));
                 let buckets = if consistent {
-                    store.rollups_consistent(&scope, &cover).await?
+                    store.rollups_consistent(scope, &cover).await?
                 } else {
-                    store.rollups(&scope, &cover).await?
+                    store.rollups(scope, &cover).await?
                 };
                 let mut sum = Rollup::default();
                 for r in buckets.values() {
@@ -287,6 +290,19 @@ impl PeriodUsage {
             }
         }
     }
+}
+
+/// Where a read of a period ending at `end` may stop, as of `now`: no stored event is later
+/// than `now` + [`MAX_FUTURE`], so while the period ends after that, reading to the next UTC
+/// midnight instead counts exactly the same events — with whole day items (one Query) instead
+/// of the period's hours, and without reading the days still to come.
+pub fn read_until(end: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let latest = now + MAX_FUTURE;
+    if end <= latest {
+        return end;
+    }
+    let day = latest.date_naive() + Duration::days(1);
+    day.and_hms_opt(0, 0, 0).map_or(end, |t| t.and_utc())
 }
 
 /// Whole days left in the period from `now`, today included.
@@ -303,6 +319,26 @@ pub fn local_date(tz: &Zone, t: DateTime<Utc>) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_is_read_to_the_next_utc_midnight_while_no_event_can_be_past_its_end() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let now = t("2026-11-24T10:00:00Z");
+        assert_eq!(
+            read_until(t("2026-12-01T00:00:00Z"), now),
+            t("2026-11-25T00:00:00Z")
+        );
+        // New York's day ends at 05:00 UTC: no event can be in 05:00..24:00 yet.
+        assert_eq!(
+            read_until(t("2026-11-25T05:00:00Z"), now),
+            t("2026-11-25T00:00:00Z")
+        );
+        // Within the clock skew of the end, the end itself.
+        assert_eq!(
+            read_until(t("2026-11-24T10:04:00Z"), now),
+            t("2026-11-24T10:04:00Z")
+        );
+    }
 
     fn at(raw: &str) -> DateTime<Utc> {
         raw.parse().unwrap()
@@ -358,6 +394,7 @@ mod tests {
             fired_period: Some(start),
             fired: vec![50, 75],
             pending: vec![],
+            notify: None,
         };
         assert_eq!(b.fired_in(start), [50, 75]);
         assert!(b.fired_in(at("2026-12-01T00:00:00Z")).is_empty());
@@ -389,6 +426,7 @@ mod tests {
             fired_period: None,
             fired: vec![],
             pending: vec![],
+            notify: None,
         };
         let f = |p: Option<&str>, m: Option<&str>, e: Option<&str>| Filter {
             provider: p.map(str::to_owned),

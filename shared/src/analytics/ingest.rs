@@ -67,6 +67,17 @@ pub async fn usage_store(app: &App) -> Result<UsageStore, ApiError> {
     ))
 }
 
+/// The usage store over the rollups table alone: what every reader and alert evaluation needs.
+pub async fn rollups_store(app: &App) -> Result<UsageStore, ApiError> {
+    let r = &app.config().resources;
+    Ok(UsageStore::new(
+        app.dynamodb().await.clone(),
+        None,
+        Some(require(&r.rollups_table, "ROLLUPS_TABLE")?),
+        app.config().retention_days,
+    ))
+}
+
 /// What one ingest did: each event's fate, and the raw events it rejected with their reasons.
 pub struct Ingested {
     pub report: Report,

@@ -2,6 +2,7 @@
 //! rollups with mergeable latency histograms, their store, the read routes and the ingest path
 //! (HTTP and the usage queue's consumer).
 
+pub mod alert_rule;
 pub mod anomaly;
 pub mod budget;
 pub mod consumer;

@@ -72,6 +72,9 @@ pub struct Resources {
     pub webhook_queue_url: Option<String>,
     /// Where the dispatcher puts a malformed job at once, with its reason.
     pub notification_jobs_dlq_url: Option<String>,
+    /// The scheduled rule evaluation's work queue (users to evaluate) and its dead-letter queue.
+    pub alert_rules_queue_url: Option<String>,
+    pub alert_rules_dlq_url: Option<String>,
     /// Where the hourly anomaly run puts its groups of users for the workers.
     pub anomaly_scan_queue_url: Option<String>,
 }
@@ -224,6 +227,8 @@ impl Config {
                 email_queue_url: get("EMAIL_QUEUE_URL"),
                 webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
                 notification_jobs_dlq_url: get("NOTIFICATION_JOBS_DLQ_URL"),
+                alert_rules_queue_url: get("ALERT_RULES_QUEUE_URL"),
+                alert_rules_dlq_url: get("ALERT_RULES_DLQ_URL"),
                 anomaly_scan_queue_url: get("ANOMALY_SCAN_QUEUE_URL"),
             },
             cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),

@@ -50,10 +50,16 @@ pub fn percent(spent: i64, amount: i64) -> i64 {
 }
 
 /// The deterministic id of a firing: every evaluation that re-queues it names the same job.
-pub fn job_id(budget_id: &str, f: &Firing) -> String {
+pub fn job_id(budget: &Budget, f: &Firing) -> String {
     let highest = f.thresholds.last().copied().unwrap_or(0);
+    let kind = if budget.notify.is_some() {
+        "system-budget"
+    } else {
+        "budget"
+    };
     format!(
-        "budget:{budget_id}:{}:{}:{highest}",
+        "{kind}:{}:{}:{}:{highest}",
+        budget.id,
         f.rev,
         f.period_start.format("%Y-%m-%dT%H:%M:%SZ")
     )
@@ -85,16 +91,25 @@ pub fn job(user: &UserId, budget: &Budget, f: &Firing) -> NotificationJob {
         .map(|t| format!("{t}%"))
         .collect::<Vec<_>>()
         .join(", ");
-    let title = if over {
-        format!("Budget {} exceeded", budget.id)
+    let (name, whose) = if budget.notify.is_some() {
+        ("System budget", "The platform has")
     } else {
-        format!("Budget {} at {pct}%", budget.id)
+        ("Budget", "You have")
+    };
+    let title = if over {
+        format!("{name} {} exceeded", budget.id)
+    } else {
+        format!("{name} {} at {pct}%", budget.id)
     };
     let message = format!(
-        "You have spent {} of your {} {} budget {} ({pct}%), crossing {list}; {left} day{} left \
-         in the period.",
+        "{whose} spent {} of {} {} budget {} ({pct}%), crossing {list}; {left} day{} left in \
+         the period.",
         shown(f.amount, f.spent),
-        shown(f.amount, amount),
+        if budget.notify.is_some() {
+            format!("the {}", shown(f.amount, amount))
+        } else {
+            format!("your {}", shown(f.amount, amount))
+        },
         match budget.period {
             BudgetPeriod::Day => "daily",
             BudgetPeriod::Week => "weekly",
@@ -109,6 +124,7 @@ pub fn job(user: &UserId, budget: &Budget, f: &Firing) -> NotificationJob {
     };
     let mut data = json!({
         "budget_id": budget.id,
+        "system": budget.notify.is_some(),
         "period": budget.period.as_str(),
         "period_start": f.period_start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "period_end": f.period_end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -124,7 +140,7 @@ pub fn job(user: &UserId, budget: &Budget, f: &Firing) -> NotificationJob {
         obj.insert(format!("budget_{unit}"), money(f.amount, amount));
     }
     NotificationJob {
-        job_id: job_id(&budget.id, f),
+        job_id: job_id(budget, f),
         user_id: Some(user.to_string()),
         user_ids: None,
         kind: if over { "error" } else { "warning" }.to_owned(),
@@ -225,6 +241,7 @@ mod tests {
             fired_period: None,
             fired: vec![],
             pending: vec![],
+            notify: None,
         };
         let firing = Firing {
             rev: 7,

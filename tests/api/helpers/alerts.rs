@@ -9,6 +9,11 @@ use serde_json::{json, Value};
 
 use super::{app_for, consumer, drain, queues, Queues, TestApi};
 
+/// Held by every test that runs the hourly schedule: each run also checks the platform's
+/// system-wide budgets, which all tests share, so two runs at once could each claim the other's
+/// firing onto their own queue.
+pub static SCHEDULE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub struct AlertHarness {
     pub api: TestApi,
     /// The ingest route, queueing jobs on `q.jobs`.
@@ -58,6 +63,31 @@ impl AlertHarness {
             .post_events(&json!({ "events": events }))
             .await;
         assert_eq!(reply.status, 500, "{}", reply.json);
+    }
+
+    /// Runs the hourly schedule as of `at`, with its jobs on the harness's queue and its work on
+    /// `work`.
+    pub async fn run_schedule(&self, work: &str, at: chrono::DateTime<chrono::Utc>) {
+        let app = app_for(
+            self.stack(),
+            "AlertRulesScheduleFunction",
+            &self.q,
+            &[("ALERT_RULES_QUEUE_URL", work)],
+        );
+        let Some(meterbell::functions::Handler::Schedule(run)) =
+            meterbell::functions::by_binary("alert-rules-schedule")
+        else {
+            panic!("alert-rules-schedule is not a scheduled handler");
+        };
+        run(
+            app,
+            meterbell::platform::handler::Tick {
+                at,
+                id: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
     }
 
     pub fn dispatcher(&self) -> Consumer {

@@ -9,7 +9,7 @@ mod queues;
 mod ses;
 mod stores;
 
-pub use alerts::AlertHarness;
+pub use alerts::{AlertHarness, SCHEDULE};
 pub use api::{Caller, TestApi};
 pub use events::{midnight_days_ago, minutes_ago, UsageEventBuilder};
 pub use queues::{

@@ -10,19 +10,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::analytics::budget::{
-    Amount, Budget, BudgetPeriod, Filter, PeriodUsage, DEFAULT_THRESHOLDS, MAX_BUDGETS,
+    Amount, Budget, BudgetPeriod, Filter, Firing, PeriodUsage, DEFAULT_THRESHOLDS, MAX_BUDGETS,
     MAX_THRESHOLD, MAX_THRESHOLDS,
 };
+use crate::analytics::ingest::rollups_store;
 use crate::analytics::money::{parse_usd, Usd4};
-use crate::analytics::store::UsageStore;
+use crate::analytics::store::{Scope, UsageStore};
 use crate::analytics::zone::Zone;
 use crate::platform::app::App;
-use crate::platform::config::require;
-use crate::platform::domain::UserId;
+use crate::platform::auth::Identity;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
 use crate::platform::http::{
-    json, no_content, object_body, path_param, request_subject, HttpResponse,
+    authenticate, json, no_content, object_body, path_param, HttpResponse, Params,
 };
 use crate::seam::budgets::{percent, still_fired};
 
@@ -81,7 +81,62 @@ fn name(field: &str, raw: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn definition(body: PutBody) -> Result<Definition, ApiError> {
+/// The scope of a budget or rule: a provider, a model (optionally of one provider) or an
+/// endpoint; each name checked, and endpoint alone (rollups count no model by endpoint).
+pub(crate) fn filter_of(
+    provider: Option<String>,
+    model: Option<String>,
+    endpoint: Option<String>,
+) -> Result<Filter, ApiError> {
+    let filter = Filter {
+        provider: name("provider", provider)?,
+        model: name("model", model)?,
+        endpoint: name("endpoint", endpoint)?,
+    };
+    if filter.endpoint.is_some() && (filter.provider.is_some() || filter.model.is_some()) {
+        return Err(ApiError::invalid(
+            "endpoint",
+            "endpoint does not combine with provider or model: usage is not counted per both",
+        ));
+    }
+    Ok(filter)
+}
+
+/// Whose budgets a request is about: the caller's, a user's (`user_id=`, admins), or the
+/// platform's system-wide budgets (`system=true`, admins), with the verified caller.
+pub(crate) fn owner(app: &App, req: &Request) -> Result<(Scope, Identity), ApiError> {
+    owner_with(app, req, &[]).map(|(owner, caller, _)| (owner, caller))
+}
+
+/// [`owner`] for a route that also takes the query parameters `extra`, returned parsed.
+pub(crate) fn owner_with(
+    app: &App,
+    req: &Request,
+    extra: &[&str],
+) -> Result<(Scope, Identity, Params), ApiError> {
+    let caller = authenticate(app, req)?;
+    let mut allowed = vec!["user_id", "system"];
+    allowed.extend_from_slice(extra);
+    let params = Params::parse(req, &allowed)?;
+    if params.boolean("system")? == Some(true) {
+        if params.get("user_id").is_some() {
+            return Err(ApiError::invalid(
+                "system",
+                "system=true is the platform's budgets; it does not combine with user_id",
+            ));
+        }
+        if !caller.is_admin() {
+            return Err(ApiError::Forbidden(
+                "only an admin may manage system-wide budgets".into(),
+            ));
+        }
+        return Ok((Scope::System, caller, params));
+    }
+    let user = params.target_user(&caller)?;
+    Ok((Scope::User(user), caller, params))
+}
+
+fn definition(body: PutBody, owner: &Scope) -> Result<Definition, ApiError> {
     let amount = match (body.amount_usd, body.amount_credits) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
@@ -171,15 +226,11 @@ fn definition(body: PutBody) -> Result<Definition, ApiError> {
             out
         }
     };
-    let filter = Filter {
-        provider: name("provider", body.provider)?,
-        model: name("model", body.model)?,
-        endpoint: name("endpoint", body.endpoint)?,
-    };
-    if filter.endpoint.is_some() && (filter.provider.is_some() || filter.model.is_some()) {
+    let filter = filter_of(body.provider, body.model, body.endpoint)?;
+    if matches!(owner, Scope::System) && filter.endpoint.is_some() {
         return Err(ApiError::invalid(
             "endpoint",
-            "endpoint does not combine with provider or model: usage is not counted per both",
+            "system-wide usage is counted per provider and model, not per endpoint",
         ));
     }
     Ok(Definition {
@@ -191,13 +242,18 @@ fn definition(body: PutBody) -> Result<Definition, ApiError> {
     })
 }
 
-fn budget_id(req: &Request) -> Result<String, ApiError> {
+/// The `{id}` of a budget or rule: the client's own name for it.
+pub(crate) fn item_id(req: &Request) -> Result<String, ApiError> {
     let id = path_param(req, "id")?;
     let ok = !id.is_empty()
         && id.len() <= MAX_ID_CHARS
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if id == "preview" {
+        // `POST .../preview` owns that path segment.
+        return Err(ApiError::invalid("id", "id must not be \"preview\""));
+    }
     if ok {
         Ok(id)
     } else {
@@ -206,16 +262,6 @@ fn budget_id(req: &Request) -> Result<String, ApiError> {
             format!("id must be 1 to {MAX_ID_CHARS} letters, digits, - or _"),
         ))
     }
-}
-
-async fn store(app: &App) -> Result<UsageStore, ApiError> {
-    let r = &app.config().resources;
-    Ok(UsageStore::new(
-        app.dynamodb().await.clone(),
-        None,
-        Some(require(&r.rollups_table, "ROLLUPS_TABLE")?),
-        app.config().retention_days,
-    ))
 }
 
 #[derive(Serialize)]
@@ -237,13 +283,13 @@ struct View {
 
 async fn view(
     store: &UsageStore,
-    user: &UserId,
+    owner: &Scope,
     usage: &mut PeriodUsage,
     b: &Budget,
 ) -> Result<View, ApiError> {
     let now = Utc::now();
     let (start, end) = b.window(now);
-    let spent = b.spent(usage.of(store, user, (start, end), false).await?);
+    let spent = b.spent(usage.of(store, owner, (start, end), false).await?);
     let stamp = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut current = json!({
         "period_start": stamp(start),
@@ -281,13 +327,13 @@ http_handler!(
 );
 
 async fn list_budgets(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
-    let store = store(app).await?;
-    let book = store.budgets(&user, false).await?;
+    let (owner, _) = owner(app, req)?;
+    let store = rollups_store(app).await?;
+    let book = store.budgets(&owner, false).await?;
     let mut usage = PeriodUsage::default();
     let mut views = vec![];
     for b in &book.budgets {
-        views.push(view(&store, &user, &mut usage, b).await?);
+        views.push(view(&store, &owner, &mut usage, b).await?);
     }
     json(
         app,
@@ -302,12 +348,13 @@ http_handler!(
 );
 
 async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
-    let id = budget_id(req)?;
-    let def = definition(object_body(req, MAX_BODY_BYTES)?)?;
-    let store = store(app).await?;
+    let (owner, caller) = owner(app, req)?;
+    let id = item_id(req)?;
+    let def = definition(object_body(req, MAX_BODY_BYTES)?, &owner)?;
+    let notify = matches!(owner, Scope::System).then(|| caller.user_id.to_string());
+    let store = rollups_store(app).await?;
     for _ in 0..MAX_ROUNDS {
-        let book = store.budgets(&user, true).await?;
+        let book = store.budgets(&owner, true).await?;
         let mut budgets = book.budgets;
         let now = Utc::now();
         let existing = budgets.iter().position(|b| b.id == id);
@@ -333,6 +380,7 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
                     fired_period: None,
                     fired: vec![],
                     pending: vec![],
+                    notify: notify.clone(),
                 }
             }
             Some(i) => {
@@ -345,6 +393,7 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
                     filter: def.filter.clone(),
                     updated_at: now,
                     rev: old.rev + 1,
+                    notify: notify.clone(),
                     ..old.clone()
                 };
                 // What fired stays fired only while the new definition still has it reached.
@@ -354,7 +403,7 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
                     vec![]
                 } else {
                     let mut usage = PeriodUsage::default();
-                    let spent = b.spent(usage.of(&store, &user, (start, end), true).await?);
+                    let spent = b.spent(usage.of(&store, &owner, (start, end), true).await?);
                     still_fired(&fired, spent, b.amount.value(), &b.thresholds)
                 };
                 b.fired_period = (!b.fired.is_empty()).then_some(start);
@@ -366,7 +415,7 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
             Some(i) => budgets[i] = budget.clone(),
         }
         if store
-            .save_budgets(&user, book.version, &budgets, &[])
+            .save_budgets(&owner, book.version, &budgets, &[])
             .await?
         {
             let mut usage = PeriodUsage::default();
@@ -378,11 +427,11 @@ async fn put_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
             return json(
                 app,
                 status,
-                &view(&store, &user, &mut usage, &budget).await?,
+                &view(&store, &owner, &mut usage, &budget).await?,
             );
         }
     }
-    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {user}")).into())
+    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {owner:?}")).into())
 }
 
 http_handler!(
@@ -391,11 +440,11 @@ http_handler!(
 );
 
 async fn delete_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
-    let id = budget_id(req)?;
-    let store = store(app).await?;
+    let (owner, _) = owner(app, req)?;
+    let id = item_id(req)?;
+    let store = rollups_store(app).await?;
     for _ in 0..MAX_ROUNDS {
-        let book = store.budgets(&user, true).await?;
+        let book = store.budgets(&owner, true).await?;
         let mut budgets = book.budgets;
         let before = budgets.len();
         budgets.retain(|b| b.id != id);
@@ -403,11 +452,163 @@ async fn delete_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiErro
             return Err(ApiError::NotFound("budget not found".into()));
         }
         if store
-            .save_budgets(&user, book.version, &budgets, &[])
+            .save_budgets(&owner, book.version, &budgets, &[])
             .await?
         {
             return Ok(no_content(app));
         }
     }
-    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {user}")).into())
+    Err(crate::platform::dynamodb::StoreError::Contention(format!("budgets of {owner:?}")).into())
+}
+
+/// How far back a preview looks.
+pub const PREVIEW_DAYS: i64 = 90;
+
+/// Replays `budget` hour by hour over the last [`PREVIEW_DAYS`] days (from the start of the
+/// period that day falls in): the firings it would have sent, as ingest evaluates them, with the
+/// thresholds one hour passed together in one firing. One read of the span's hour rollups.
+pub async fn replay(
+    store: &UsageStore,
+    owner: &Scope,
+    budget: &Budget,
+    now: chrono::DateTime<Utc>,
+) -> Result<(Vec<Firing>, usize), ApiError> {
+    use chrono::{Duration, DurationRound};
+    let end = now.duration_trunc(Duration::hours(1)).unwrap_or(now) + Duration::hours(1);
+    let (first, _) = budget.window(now - Duration::days(PREVIEW_DAYS));
+    let mut hours = vec![];
+    let mut t = first;
+    while t < end {
+        hours.push(t);
+        t += Duration::hours(1);
+    }
+    let span = crate::analytics::period::Cover {
+        days: vec![],
+        hours: hours.clone(),
+    };
+    let buckets = store.rollups(owner, &span).await?;
+    let mut firings = vec![];
+    let mut periods = 0;
+    let mut window: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> = None;
+    let mut period = crate::analytics::rollup::Rollup::default();
+    let mut fired: Vec<u32> = vec![];
+    for h in hours {
+        if window.is_none_or(|(_, e)| h >= e) {
+            window = Some(budget.window(h));
+            period = Default::default();
+            fired.clear();
+            periods += 1;
+        }
+        let Some((start, period_end)) = window else {
+            continue;
+        };
+        let Some(r) = buckets.get(&crate::analytics::period::hour_key(h)) else {
+            continue;
+        };
+        period.merge(r);
+        let spent = budget.spent(&period);
+        let crossed =
+            crate::seam::budgets::crossed(spent, budget.amount.value(), &budget.thresholds, &fired);
+        if crossed.is_empty() {
+            continue;
+        }
+        fired.extend(&crossed);
+        let (top_models, top_providers, top_endpoints) = budget.tops(&period);
+        firings.push(Firing {
+            rev: budget.rev,
+            period_start: start,
+            period_end,
+            at: (h + Duration::hours(1)).min(now),
+            thresholds: crossed,
+            spent,
+            amount: budget.amount,
+            top_models,
+            top_providers,
+            top_endpoints,
+        });
+    }
+    Ok((firings, periods))
+}
+
+http_handler!(
+    /// `POST /api/v1/budgets/preview` — a budget's definition in the body (as for a PUT): the
+    /// notifications it would have sent over the last 90 days; nothing is stored.
+    preview => preview_budget
+);
+
+async fn preview_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let (owner, caller) = owner(app, req)?;
+    let def = definition(object_body(req, MAX_BODY_BYTES)?, &owner)?;
+    let now = Utc::now();
+    let budget = Budget {
+        id: "preview".into(),
+        amount: def.amount,
+        period: def.period,
+        tz: def.tz,
+        thresholds: def.thresholds,
+        filter: def.filter,
+        created_at: now,
+        updated_at: now,
+        rev: 0,
+        fired_period: None,
+        fired: vec![],
+        pending: vec![],
+        notify: None,
+    };
+    let store = rollups_store(app).await?;
+    let (firings, periods) = replay(&store, &owner, &budget, now).await?;
+    let user = match &owner {
+        Scope::User(u) => u.clone(),
+        Scope::System => caller.user_id.clone(),
+    };
+    let stamp = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let notifications: Vec<Value> = firings
+        .iter()
+        .map(|f| {
+            let job = crate::seam::budgets::job(&user, &budget, f);
+            json!({
+                "at": stamp(f.at),
+                "type": job.kind,
+                "title": job.title,
+                "message": job.message,
+                "data": job.data,
+            })
+        })
+        .collect();
+    let mut usage = PeriodUsage::default();
+    json(
+        app,
+        StatusCode::OK,
+        &json!({
+            "budget": view(&store, &owner, &mut usage, &budget).await?,
+            "from": stamp(budget.window(now - chrono::Duration::days(PREVIEW_DAYS)).0),
+            "to": stamp(now),
+            "periods": periods,
+            "notifications": notifications,
+            "items_read": store.stats().items_read,
+        }),
+    )
+}
+
+http_handler!(
+    /// `GET /api/v1/budgets/{id}` — one budget with this period's spend.
+    get => get_budget
+);
+
+async fn get_budget(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let (owner, _) = owner(app, req)?;
+    let id = item_id(req)?;
+    let store = rollups_store(app).await?;
+    let book = store.budgets(&owner, false).await?;
+    let budget = book
+        .budgets
+        .iter()
+        .find(|b| b.id == id)
+        .ok_or_else(|| ApiError::NotFound("budget not found".into()))?;
+    let mut usage = PeriodUsage::default();
+    json(
+        app,
+        StatusCode::OK,
+        &view(&store, &owner, &mut usage, budget).await?,
+    )
 }

@@ -419,21 +419,22 @@ async fn get_forecast(app: &App, req: &Request) -> Result<HttpResponse, ApiError
                 "projected_at_period_end": balance - in_period.round() as i64,
                 "runs_out_on": date_json(runs_out),
             });
-            let book = store.budgets(user, false).await?;
-            let mut zones: BTreeMap<String, Daily> = BTreeMap::new();
-            let mut budgets = vec![];
-            for b in &book.budgets {
-                let zone = b.zone();
-                if zone.name() != tz.name() && !zones.contains_key(zone.name()) {
-                    let d = Daily::read(&store, &scope, &zone, now).await?;
-                    zones.insert(zone.name().to_owned(), d);
-                }
-                let d = zones.get(zone.name()).unwrap_or(&daily);
-                budgets.push(budget_forecast(b, d, now));
-            }
-            body["budgets"] = json!(budgets);
         }
     }
+    // The user's budgets, or for the platform the system-wide ones, each in its own zone.
+    let book = store.budgets(&scope, false).await?;
+    let mut zones: BTreeMap<String, Daily> = BTreeMap::new();
+    let mut budgets = vec![];
+    for b in &book.budgets {
+        let zone = b.zone();
+        if zone.name() != tz.name() && !zones.contains_key(zone.name()) {
+            let d = Daily::read(&store, &scope, &zone, now).await?;
+            zones.insert(zone.name().to_owned(), d);
+        }
+        let d = zones.get(zone.name()).unwrap_or(&daily);
+        budgets.push(budget_forecast(b, d, now));
+    }
+    body["budgets"] = json!(budgets);
     let Stats {
         items_read,
         read_units,

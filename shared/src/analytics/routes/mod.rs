@@ -3,6 +3,7 @@
 //! of events. Exports are the exception by nature: they page through the raw events.
 
 mod admin;
+pub mod alerts;
 pub mod anomalies;
 mod breakdowns;
 pub mod budgets;

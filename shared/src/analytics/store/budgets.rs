@@ -4,13 +4,12 @@
 //! without budgets costs nothing more, and one with budgets one more read. Every change — a
 //! route's edit or an alert's claim — is one write conditioned on the version read, so no race
 //! can lose or repeat a threshold.
-//! Each firing also leaves a history item (`ALERT#BUDGET#<id>#<rev>#<period>#<highest>`) beside
-//! it for a later alerts listing.
-
-use aws_sdk_dynamodb::types::AttributeValue;
+//! Each firing also leaves an entry of the user's alert history (`ALERT#<at>#BUDGET#...`) beside
+//! it, which `GET /api/v1/alerts` lists.
 
 use super::*;
-use crate::analytics::budget::{Budget, Firing};
+use crate::analytics::budget::{Amount, Budget, Firing};
+use crate::platform::dynamodb::keys::{alert_history_sk, SYSTEM_TOTALS_PK};
 use crate::platform::dynamodb::transact::Tx;
 
 pub const BUDGETS_SK: &str = "BUDGETS";
@@ -26,11 +25,26 @@ pub struct BudgetBook {
     pub version: i64,
 }
 
+/// Where `owner`'s budgets and alert history live: the user's totals partition, or the
+/// platform's.
+pub(super) fn budgets_pk(owner: &Scope) -> String {
+    match owner {
+        Scope::User(user) => user_totals_pk(user.as_str()),
+        Scope::System => SYSTEM_TOTALS_PK.to_owned(),
+    }
+}
+
 impl UsageStore {
-    /// The user's budgets; `consistent` when the read decides a write.
-    pub async fn budgets(&self, user: &UserId, consistent: bool) -> Result<BudgetBook, StoreError> {
+    /// The budgets of a user (or, `Scope::System`, the platform's system-wide budgets);
+    /// `consistent` when the read decides a write.
+    pub async fn budgets(&self, owner: &Scope, consistent: bool) -> Result<BudgetBook, StoreError> {
         let Some(item) = self
-            .user_item(user, BUDGETS_SK, consistent, "GetItem budgets")
+            .partition_item(
+                &budgets_pk(owner),
+                BUDGETS_SK,
+                consistent,
+                "GetItem budgets",
+            )
             .await?
         else {
             return Ok(BudgetBook::default());
@@ -48,13 +62,13 @@ impl UsageStore {
     /// changed the budgets first (read again and decide again).
     pub async fn save_budgets(
         &self,
-        user: &UserId,
+        owner: &Scope,
         version: i64,
         budgets: &[Budget],
         firings: &[(String, Firing)],
     ) -> Result<bool, StoreError> {
         let table = self.rollups_table()?;
-        let pk = user_totals_pk(user.as_str());
+        let pk = budgets_pk(owner);
         let list = serde_json::to_string(budgets)
             .map_err(|e| StoreError::Corrupt(format!("{LIST}: {e}")))?;
         let put = Put::builder()
@@ -77,36 +91,45 @@ impl UsageStore {
             .update_expression("SET #bg = :bg")
             .expression_attribute_names("#bg", MARKER)
             .expression_attribute_values(":bg", num(budgets.len() as i64));
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(built(put.build())?)
-                .build(),
-            TransactWriteItem::builder()
-                .update(built(marker.build())?)
-                .build(),
-        ];
+        let mut items = vec![TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build()];
+        // Only a user's ingest reads the count; system-wide budgets are evaluated hourly.
+        if matches!(owner, Scope::User(_)) {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(built(marker.build())?)
+                    .build(),
+            );
+        }
         for (id, f) in firings {
             let highest = f.thresholds.last().copied().unwrap_or(0);
-            let sk = format!(
-                "ALERT#BUDGET#{id}#{}#{}#{highest}",
+            let what = format!(
+                "BUDGET#{id}#{}#{}#{highest}",
                 f.rev,
                 f.period_start.to_rfc3339()
             );
-            let thresholds: Vec<String> = f.thresholds.iter().map(u32::to_string).collect();
+            let entry = serde_json::json!({
+                "kind": if matches!(owner, Scope::System) { "system_budget" } else { "budget" },
+                "budget_id": id,
+                "at": stamp(f.at),
+                "period_start": stamp(f.period_start),
+                "period_end": stamp(f.period_end),
+                "thresholds_crossed": f.thresholds,
+                "unit": match f.amount { Amount::UsdMicros(_) => "usd", Amount::Credits(_) => "credits" },
+                "spent": money(f.amount, f.spent),
+                "budget": money(f.amount, f.amount.value()),
+            });
             let history = Put::builder()
                 .table_name(table)
                 .item(PK, s(pk.clone()))
-                .item(SK, s(sk))
+                .item(SK, s(alert_history_sk(&f.at, &what)))
                 .item("kind", s("budget"))
-                .item("budget_id", s(id.clone()))
-                .item("at", crate::platform::dynamodb::attrs::time(f.at))
                 .item(
-                    "period_start",
-                    crate::platform::dynamodb::attrs::time(f.period_start),
+                    "entry",
+                    s(serde_json::to_string(&entry)
+                        .map_err(|e| StoreError::Corrupt(format!("entry: {e}")))?),
                 )
-                .item("thresholds", AttributeValue::Ss(thresholds))
-                .item("spent", num(f.spent))
-                .item("amount", num(f.amount.value()))
                 .item("expires_at", num(self.ttl(f.at)));
             items.push(
                 TransactWriteItem::builder()
@@ -128,5 +151,17 @@ impl UsageStore {
                 Tx::Retry(_) => retry.pause().await?,
             }
         }
+    }
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// An amount as the API shows it: USD as a number of dollars, credits as a whole number.
+fn money(unit: Amount, v: i64) -> serde_json::Value {
+    match unit {
+        Amount::UsdMicros(_) => serde_json::json!(crate::analytics::money::Usd4(v)),
+        Amount::Credits(_) => serde_json::json!(v),
     }
 }

@@ -12,6 +12,8 @@
 //! `Rollup::part_of`), so an update never rewrites more than a few KB whatever the user's
 //! dimensions: DynamoDB bills an update on the whole item's size.
 
+mod alert_history;
+mod alert_rules;
 mod anomalies;
 mod budgets;
 mod credit_alert;
@@ -19,6 +21,8 @@ pub mod events;
 mod reads;
 mod record;
 
+pub use alert_history::AlertPage;
+pub use alert_rules::{Registry, RuleBook, RuleUsersPage};
 pub use budgets::BudgetBook;
 pub use credit_alert::CreditStanding;
 
@@ -63,6 +67,8 @@ pub enum Outcome {
 /// What DynamoDB charged, for logs and the benchmark.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
+    /// GetItem calls and Query pages.
+    pub read_requests: usize,
     pub items_read: usize,
     pub read_units: f64,
     pub write_units: f64,
@@ -73,6 +79,7 @@ pub struct Stats {
 
 /// What every store in this process has charged so far: for the benchmark and metrics.
 pub struct ProcessStats {
+    read_requests: AtomicU64,
     items_read: AtomicU64,
     read_milli_units: AtomicU64,
     write_milli_units: AtomicU64,
@@ -80,6 +87,7 @@ pub struct ProcessStats {
 }
 
 static PROCESS: ProcessStats = ProcessStats {
+    read_requests: AtomicU64::new(0),
     items_read: AtomicU64::new(0),
     read_milli_units: AtomicU64::new(0),
     write_milli_units: AtomicU64::new(0),
@@ -95,6 +103,10 @@ impl ProcessStats {
         );
         self.items_read.fetch_add(
             (after.items_read - before.items_read) as u64,
+            Ordering::Relaxed,
+        );
+        self.read_requests.fetch_add(
+            (after.read_requests - before.read_requests) as u64,
             Ordering::Relaxed,
         );
         self.read_milli_units.fetch_add(
@@ -116,6 +128,7 @@ pub fn process_conflicts() -> u64 {
 /// What all usage stores of this process have charged so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ProcessCharges {
+    pub read_requests: u64,
     pub items_read: u64,
     pub read_units: f64,
     pub write_units: f64,
@@ -123,6 +136,7 @@ pub struct ProcessCharges {
 
 pub fn process_stats() -> ProcessCharges {
     ProcessCharges {
+        read_requests: PROCESS.read_requests.load(Ordering::Relaxed),
         items_read: PROCESS.items_read.load(Ordering::Relaxed),
         read_units: PROCESS.read_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
         write_units: PROCESS.write_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
@@ -212,6 +226,7 @@ impl UsageStore {
         self.charge(|s| {
             s.read_units += units;
             s.items_read += items;
+            s.read_requests += 1;
         });
     }
 

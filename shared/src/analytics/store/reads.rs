@@ -136,10 +136,22 @@ impl UsageStore {
         self.user_item(user, TOTALS_SK, consistent, what).await
     }
 
-    /// One item of the user's totals partition (`sk`): the totals, or the budgets.
+    /// One item of the user's totals partition (`sk`): the totals, the budgets or the rules.
     pub(super) async fn user_item(
         &self,
         user: &UserId,
+        sk: &str,
+        consistent: bool,
+        what: &'static str,
+    ) -> Result<Option<Item>, StoreError> {
+        self.partition_item(&user_totals_pk(user.as_str()), sk, consistent, what)
+            .await
+    }
+
+    /// One item of a totals partition (a user's, or the platform's).
+    pub(super) async fn partition_item(
+        &self,
+        pk: &str,
         sk: &str,
         consistent: bool,
         what: &'static str,
@@ -148,7 +160,7 @@ impl UsageStore {
             .client
             .get_item()
             .table_name(self.rollups_table()?)
-            .key(PK, s(user_totals_pk(user.as_str())))
+            .key(PK, s(pk))
             .key(SK, s(sk))
             .consistent_read(consistent)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)

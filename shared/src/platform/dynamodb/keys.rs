@@ -117,10 +117,46 @@ pub fn user_totals_pk(user: &str) -> String {
 
 pub const TOTALS_SK: &str = "ALL";
 
+/// RollupsTable: the partition of the platform's own items beside the system rollups (its
+/// system-wide budgets and their alert history), as [`user_totals_pk`] is a user's.
+pub const SYSTEM_TOTALS_PK: &str = "SYSTEM#TOTAL";
+
 /// RollupsTable `gsi1`: the users active on a day (their day rollups carry it).
 pub fn active_day_pk(day_key: &str) -> String {
     format!("DAY#{day_key}")
 }
+
+/// RollupsTable: a user's metric alert rules, beside the totals (partition [`user_totals_pk`]).
+pub const RULES_SK: &str = "RULES";
+
+/// RollupsTable: one shard of the registry of users who have metric alert rules (sort key: the
+/// user id), so the scheduled evaluation finds them without a scan.
+pub fn rule_users_pk(shard: u32) -> String {
+    format!("RULEUSERS#{shard}")
+}
+
+/// Shards of the rule-user registry; a user's shard is fixed by their id.
+pub const RULE_USER_SHARDS: u32 = 8;
+
+pub fn rule_users_shard(user: &UserId) -> u32 {
+    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in user.as_str().bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    h % RULE_USER_SHARDS
+}
+
+/// RollupsTable: one entry of a user's alert history (partition [`user_totals_pk`]), newest last
+/// in key order: fixed-width UTC time, then what fired.
+pub fn alert_history_sk(at: &chrono::DateTime<chrono::Utc>, what: &str) -> String {
+    format!(
+        "{ALERT_PREFIX}{}#{what}",
+        at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+    )
+}
+
+pub const ALERT_PREFIX: &str = "ALERT#";
 
 /// RollupsTable: a user's anomalies (`A#<id>`, ids start with their hour so they sort by time)
 /// and the drivers their "expected" verdicts quiet (`QUIET#<metric>#<driver>`).
