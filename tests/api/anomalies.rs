@@ -10,7 +10,9 @@ use meterbell::seam::anomalies::{last_hour, run_anomaly_scan, scan_users, ScanOr
 use meterbell_dev::testing::unique_user;
 use serde_json::{json, Value};
 
-use crate::helpers::{app_for, consumer, drain, queue_pair, AlertHarness, UsageEventBuilder};
+use crate::helpers::{
+    app_for, consumer, drain, queue_pair, send, take_all, AlertHarness, UsageEventBuilder,
+};
 
 /// `count` gpt-4o requests on /v1/chat/completions costing `usd` each, at `at`.
 fn calls(user: &str, count: usize, usd: &str, at: DateTime<Utc>) -> Vec<Value> {
@@ -229,4 +231,34 @@ async fn bad_verdicts_and_other_users_anomalies_are_refused() {
     assert_eq!(bad_limit.status, 400);
     assert_eq!(bad_limit.json["error"]["field"], "limit");
     assert_eq!(other_list.status, 403);
+}
+
+#[tokio::test]
+async fn a_malformed_scan_order_goes_to_the_dead_letter_queue_at_once_with_its_reason() {
+    let t = Anomalies::new().await;
+    let sqs = &t.h.stack().clients.sqs;
+    let (scan_queue, _) = queue_pair(sqs, "anomaly-scan", 3, 30).await;
+    let (dlq, _) = queue_pair(sqs, "anomaly-scan-dlq", 3, 30).await;
+    send(t.h.stack(), &scan_queue, "not an order").await;
+    let worker = consumer(
+        t.h.stack(),
+        "AnomalyWorkerFunction",
+        &scan_queue,
+        app_for(
+            t.h.stack(),
+            "AnomalyWorkerFunction",
+            &t.h.q,
+            &[("ANOMALY_SCAN_DLQ_URL", dlq.as_str())],
+        ),
+    );
+
+    drain(t.h.stack(), &[worker], StdDuration::from_secs(30)).await;
+
+    let dead = take_all(t.h.stack(), &dlq).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body(), Some("not an order"));
+    let reason = dead[0].message_attributes().unwrap()["reason"]
+        .string_value()
+        .unwrap();
+    assert!(reason.contains("not a scan order"), "{reason}");
 }

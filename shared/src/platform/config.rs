@@ -75,8 +75,10 @@ pub struct Resources {
     /// The scheduled rule evaluation's work queue (users to evaluate) and its dead-letter queue.
     pub alert_rules_queue_url: Option<String>,
     pub alert_rules_dlq_url: Option<String>,
-    /// Where the hourly anomaly run puts its groups of users for the workers.
+    /// Where the hourly anomaly run puts its groups of users for the workers, and where a
+    /// malformed group goes at once.
     pub anomaly_scan_queue_url: Option<String>,
+    pub anomaly_scan_dlq_url: Option<String>,
 }
 
 /// Delivery settings of the notification functions (template parameters `EmailSender`,
@@ -230,6 +232,7 @@ impl Config {
                 alert_rules_queue_url: get("ALERT_RULES_QUEUE_URL"),
                 alert_rules_dlq_url: get("ALERT_RULES_DLQ_URL"),
                 anomaly_scan_queue_url: get("ANOMALY_SCAN_QUEUE_URL"),
+                anomaly_scan_dlq_url: get("ANOMALY_SCAN_DLQ_URL"),
             },
             cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
             retention_days,

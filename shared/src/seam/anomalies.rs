@@ -288,16 +288,34 @@ pub fn anomaly_scan(app: Arc<App>, tick: Tick) -> ScheduleFuture {
     Box::pin(async move { run_anomaly_scan(&app, tick.at).await.map(|_| ()) })
 }
 
-/// `anomaly-worker`: `AnomalyScanQueue`'s consumer. A failed order is retried by SQS (what it
-/// already notified is not notified twice) and dead-lettered after `QueueMaxReceiveCount`.
+/// `anomaly-worker`: `AnomalyScanQueue`'s consumer. A malformed order goes to the dead-letter
+/// queue at once with its reason; a failed one is retried by SQS (what it already notified is
+/// not notified twice) and dead-lettered after `QueueMaxReceiveCount` deliveries.
 pub fn anomaly_worker(app: Arc<App>, event: SqsEvent) -> SqsFuture {
     Box::pin(async move {
         let batch = sqs::run_batch(&event.records, 1, |record| {
             let app = &app;
             async move {
                 let body = record.body.as_deref().unwrap_or_default();
-                let order: ScanOrder = serde_json::from_str(body)
-                    .map_err(|e| anyhow::anyhow!("not a scan order: {e}"))?;
+                let order = match parse_order(body) {
+                    Ok(order) => order,
+                    Err(why) => {
+                        let dlq = require(
+                            &app.config().resources.anomaly_scan_dlq_url,
+                            "ANOMALY_SCAN_DLQ_URL",
+                        )?;
+                        tracing::warn!(reason = why, "anomaly scan order dead-lettered");
+                        sqs::dead_letter(
+                            app.sqs().await,
+                            dlq,
+                            body,
+                            &why,
+                            record.message_id.as_deref(),
+                        )
+                        .await?;
+                        return Ok(Settled::Done(()));
+                    }
+                };
                 let report = scan_users(app, &order, Utc::now())
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -306,6 +324,7 @@ pub fn anomaly_worker(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                     users = report.users,
                     idle = report.idle,
                     items_read = report.items_read,
+                    read_units = report.read_units,
                     anomalies = report.anomalies.len(),
                     "anomaly scan order"
                 );
@@ -315,4 +334,39 @@ pub fn anomaly_worker(app: Arc<App>, event: SqsEvent) -> SqsFuture {
         .await;
         batch.response
     })
+}
+
+/// An order as the schedule writes it: valid user ids, at most a few groups' worth.
+fn parse_order(body: &str) -> Result<ScanOrder, String> {
+    let order: ScanOrder =
+        serde_json::from_str(body).map_err(|e| format!("not a scan order: {e}"))?;
+    if order.users.len() > USERS_PER_ORDER * 4 {
+        return Err(format!("{} users in one order", order.users.len()));
+    }
+    if let Some(bad) = order.users.iter().find(|u| UserId::parse(u).is_err()) {
+        return Err(format!("user {bad:?} is not a user id"));
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_orders_are_refused_with_their_reason() {
+        assert!(parse_order("not json")
+            .unwrap_err()
+            .contains("not a scan order"));
+        let bad_user = r#"{"hour":"2026-11-24T10:00:00Z","daily":false,"users":["a#b"]}"#;
+        assert!(parse_order(bad_user).unwrap_err().contains("a#b"));
+        let fine = r#"{"hour":"2026-11-24T10:00:00Z","daily":true,"users":["u1"]}"#;
+        assert_eq!(parse_order(fine).unwrap().users, ["u1"]);
+    }
+
+    #[test]
+    fn the_last_hour_is_the_last_complete_one() {
+        let at: DateTime<Utc> = "2026-11-24T10:05:00Z".parse().unwrap();
+        assert_eq!(last_hour(at).to_rfc3339(), "2026-11-24T09:00:00+00:00");
+    }
 }
