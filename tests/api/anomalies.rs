@@ -262,3 +262,42 @@ async fn a_malformed_scan_order_goes_to_the_dead_letter_queue_at_once_with_its_r
         .unwrap();
     assert!(reason.contains("not a scan order"), "{reason}");
 }
+
+#[tokio::test]
+async fn the_run_after_midnight_judges_the_last_day_against_the_same_weekday() {
+    let t = Anomalies::new().await;
+    let user = unique_user("daily");
+    let yesterday = (Utc::now() - Duration::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    for k in 1..=4 {
+        t.h.post(&calls(
+            &user,
+            30,
+            "0.1",
+            yesterday - Duration::days(7 * k) + Duration::hours(12),
+        ))
+        .await;
+    }
+    t.h.post(&calls(&user, 100, "0.412", yesterday + Duration::hours(12)))
+        .await;
+    let app = app_for(t.h.stack(), "AnomalyWorkerFunction", &t.h.q, &[]);
+    let order = ScanOrder {
+        hour: yesterday + Duration::hours(23),
+        daily: true,
+        users: vec![user.clone()],
+    };
+
+    let report = scan_users(&app, &order, Utc::now()).await.unwrap();
+
+    assert_eq!(report.anomalies.len(), 1, "{report:?}");
+    let a = &report.anomalies[0].1;
+    assert_eq!(a.window.as_str(), "day");
+    assert_eq!(a.window_start, yesterday);
+    assert_eq!(
+        a.message,
+        "gpt-4o on /v1/chat/completions: $41.20 in the last day against a usual $3.00"
+    );
+}
