@@ -219,6 +219,12 @@ async fn bad_verdicts_and_other_users_anomalies_are_refused() {
             .await;
     let bad_limit = me.get("/analytics/anomalies?limit=0").await;
     let other_list = me.get("/analytics/anomalies?user_id=someone-else").await;
+    let platform_as_user = me.get("/analytics/anomalies?system=true").await;
+    let platform =
+        t.h.api
+            .as_admin()
+            .get("/analytics/anomalies?system=true")
+            .await;
 
     assert_eq!(wrong_type.status, 400, "{}", wrong_type.json);
     assert_eq!(wrong_type.json["error"]["field"], "expected");
@@ -231,6 +237,9 @@ async fn bad_verdicts_and_other_users_anomalies_are_refused() {
     assert_eq!(bad_limit.status, 400);
     assert_eq!(bad_limit.json["error"]["field"], "limit");
     assert_eq!(other_list.status, 403);
+    assert_eq!(platform_as_user.status, 403);
+    assert_eq!(platform.status, 200, "{}", platform.json);
+    assert!(platform.json["anomalies"].is_array());
 }
 
 #[tokio::test]

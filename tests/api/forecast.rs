@@ -254,7 +254,7 @@ async fn an_admin_reads_a_users_or_the_system_wide_forecast() {
         .as_admin()
         .get(&format!("/analytics/forecast?user_id={user}"))
         .await;
-    let system = api.as_admin().get("/analytics/forecast?scope=system").await;
+    let system = api.as_admin().get("/analytics/forecast?system=true").await;
 
     assert_eq!(of_user.status, 200, "{}", of_user.json);
     assert_eq!(of_user.json["user_id"], user.as_str());
@@ -281,14 +281,19 @@ async fn bad_input_is_a_4xx_naming_the_parameter() {
         ("metric=tokens", "metric"),
         ("tz=Mars/Olympus", "tz"),
         ("tz=Asia/Kolkata", "tz"),
-        ("scope=galaxy", "scope"),
+        ("system=maybe", "system"),
         ("days=30", "days"),
     ] {
         let r = me.get(&format!("/analytics/forecast?{query}")).await;
         assert_eq!(r.status, 400, "{query}: {}", r.json);
         assert_eq!(r.json["error"]["field"], field, "{query}");
     }
-    assert_eq!(me.get("/analytics/forecast?scope=system").await.status, 403);
+    assert_eq!(me.get("/analytics/forecast?system=true").await.status, 403);
+    let both = api
+        .as_admin()
+        .get(&format!("/analytics/forecast?system=true&user_id={user}"))
+        .await;
+    assert_eq!(both.json["error"]["field"], "system", "{}", both.json);
     assert_eq!(
         me.get("/analytics/forecast?user_id=someone-else")
             .await

@@ -117,6 +117,8 @@ pub struct Config {
     pub low_credit_threshold: i64,
     /// The gates of anomaly detection (template parameters `Anomaly*`).
     pub anomaly: crate::analytics::anomaly::Thresholds,
+    /// Who hears of system-wide anomalies (`AnomalyAdminUserIds`; none: recorded only).
+    pub anomaly_admins: Vec<crate::platform::domain::UserId>,
 }
 
 impl Config {
@@ -206,8 +208,19 @@ impl Config {
             ));
         }
         let anomaly = anomaly_thresholds(&get)?;
+        let anomaly_admins = get("ANOMALY_ADMIN_USER_IDS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                crate::platform::domain::UserId::parse(u)
+                    .map_err(|why| ConfigError(format!("ANOMALY_ADMIN_USER_IDS: {u:?} {why}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             anomaly,
+            anomaly_admins,
             low_credit_threshold,
             notifications,
             cursor_secret: cursor_secret.into_bytes(),
@@ -429,7 +442,10 @@ mod tests {
             with("ANOMALY_SCORE_THRESHOLD", "6").unwrap().anomaly.score,
             6.0
         );
+        let admins = with("ANOMALY_ADMIN_USER_IDS", "ops-1, ops-2").unwrap();
+        assert_eq!(admins.anomaly_admins.len(), 2);
         for (name, bad) in [
+            ("ANOMALY_ADMIN_USER_IDS", "ops-1,bad#id"),
             ("ANOMALY_SCORE_THRESHOLD", "0"),
             ("ANOMALY_DOLLAR_FLOOR", "-1"),
             ("ANOMALY_RELATIVE_EXCESS_PERCENT", "lots"),

@@ -72,7 +72,8 @@ async fn store(app: &App) -> Result<UsageStore, ApiError> {
 }
 
 /// The schedule's work: the orders for the hour before `now`, one per [`USERS_PER_ORDER`]
-/// users active that day, on the scan queue. Returns the orders queued.
+/// users active that day, on the scan queue, then the platform's own usage judged. Returns the
+/// orders queued.
 pub async fn run_anomaly_scan(app: &App, now: DateTime<Utc>) -> Result<Vec<ScanOrder>, ApiError> {
     let hour = last_hour(now);
     let store = store(app).await?;
@@ -99,11 +100,14 @@ pub async fn run_anomaly_scan(app: &App, now: DateTime<Utc>) -> Result<Vec<ScanO
         )?;
         sqs::send_json(app.sqs().await, queue, &orders).await?;
     }
+    // The platform's own usage, judged here: a handful of reads over the system rollups.
+    let system = scan_owner(app, &store, &Scope::System, hour, daily, now).await?;
     tracing::info!(
         hour = %hour.to_rfc3339(),
         users = users.len(),
         orders = orders.len(),
         daily,
+        system_anomalies = system.map_or(0, |found| found.len()),
         "anomaly scan queued"
     );
     Ok(orders)
@@ -112,7 +116,7 @@ pub async fn run_anomaly_scan(app: &App, now: DateTime<Utc>) -> Result<Vec<ScanO
 /// The rollup of each window start in `starts` (hours or days), one Query each.
 async fn windows(
     store: &UsageStore,
-    user: &UserId,
+    owner: &Scope,
     window: Window,
     starts: &[DateTime<Utc>],
 ) -> Result<Vec<Rollup>, ApiError> {
@@ -128,7 +132,7 @@ async fn windows(
                 hours: vec![],
             },
         };
-        let items = store.rollups(&Scope::User(user.clone()), &cover).await?;
+        let items = store.rollups(owner, &cover).await?;
         let mut sum = Rollup::default();
         for r in items.values() {
             sum.merge(r);
@@ -141,7 +145,7 @@ async fn windows(
 /// The anomalies of `window` starting at `start`, given its rollup.
 async fn judge_window(
     store: &UsageStore,
-    user: &UserId,
+    owner: &Scope,
     window: Window,
     start: DateTime<Utc>,
     current: &Rollup,
@@ -152,7 +156,7 @@ async fn judge_window(
     let starts: Vec<DateTime<Utc>> = (1..=t.baseline_weeks as i32)
         .map(|k| start - step * k)
         .collect();
-    let baseline = windows(store, user, window, &starts).await?;
+    let baseline = windows(store, owner, window, &starts).await?;
     let candidates: Vec<Candidate> = observations(current, &baseline)
         .into_iter()
         .filter_map(|(driver, o)| judge(&o, t).map(|finding| Candidate { driver, finding }))
@@ -165,32 +169,32 @@ async fn judge_window(
         .collect())
 }
 
-/// Judges one user for the hour at `hour` (and its day when `daily`); records and notifies what
-/// it finds. `None` when the user was idle in the hour (and no day is judged).
-async fn scan_user(
+/// Judges `owner` (a user, or the platform) for the hour at `hour` (and its day when `daily`);
+/// records what it finds and notifies the user (the platform's: the admins of
+/// `AnomalyAdminUserIds`, if any). `None` when the owner was idle in the hour and no day is
+/// judged: one read, no history.
+async fn scan_owner(
     app: &App,
     store: &UsageStore,
-    user: &UserId,
-    order: &ScanOrder,
+    owner: &Scope,
+    hour: DateTime<Utc>,
+    daily: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Anomaly>>, ApiError> {
     let t = &app.config().anomaly;
-    let current = windows(store, user, Window::Hour, &[order.hour]).await?;
+    let current = windows(store, owner, Window::Hour, &[hour]).await?;
     let current = current.into_iter().next().unwrap_or_default();
     let mut found = vec![];
     let idle = current.total.requests == 0;
     if !idle {
-        found.extend(judge_window(store, user, Window::Hour, order.hour, &current, t, now).await?);
+        found.extend(judge_window(store, owner, Window::Hour, hour, &current, t, now).await?);
     }
-    if order.daily {
-        let day = order
-            .hour
-            .duration_trunc(Duration::days(1))
-            .unwrap_or(order.hour);
-        let today = windows(store, user, Window::Day, &[day]).await?;
+    if daily {
+        let day = hour.duration_trunc(Duration::days(1)).unwrap_or(hour);
+        let today = windows(store, owner, Window::Day, &[day]).await?;
         let today = today.into_iter().next().unwrap_or_default();
         if today.total.requests > 0 {
-            found.extend(judge_window(store, user, Window::Day, day, &today, t, now).await?);
+            found.extend(judge_window(store, owner, Window::Day, day, &today, t, now).await?);
         }
     } else if idle {
         return Ok(None);
@@ -198,19 +202,22 @@ async fn scan_user(
     if found.is_empty() {
         return Ok(Some(found));
     }
-    let quiet = store.quiets(user, now).await?;
+    let quiet = store.quiets(owner, now).await?;
     found.retain(|a| !quiet.contains_key(&a.quiet_key()));
-    if !found.is_empty() {
+    let jobs: Vec<NotificationJob> = found
+        .iter()
+        .filter_map(|a| job(owner, &app.config().anomaly_admins, a))
+        .collect();
+    if !jobs.is_empty() {
         let queue = require(
             &app.config().resources.notification_jobs_queue_url,
             "NOTIFICATION_JOBS_QUEUE_URL",
         )?;
-        let jobs: Vec<NotificationJob> = found.iter().map(|a| job(user, a)).collect();
         sqs::send_json(app.sqs().await, queue, &jobs).await?;
-        for a in &found {
-            store.record_anomaly(user, a).await?;
-            tracing::info!(user = %user, anomaly = %a.id, message = %a.message, "anomaly");
-        }
+    }
+    for a in &found {
+        store.record_anomaly(owner, a).await?;
+        tracing::info!(owner = ?owner, anomaly = %a.id, message = %a.message, "anomaly");
     }
     Ok(Some(found))
 }
@@ -229,10 +236,11 @@ pub async fn scan_users(
         .filter_map(|u| UserId::parse(u).ok())
         .collect();
     for group in users.chunks(PARALLEL_USERS) {
+        let owners: Vec<Scope> = group.iter().cloned().map(Scope::User).collect();
         let results = futures::future::try_join_all(
-            group
+            owners
                 .iter()
-                .map(|user| scan_user(app, &store, user, order, now)),
+                .map(|owner| scan_owner(app, &store, owner, order.hour, order.daily, now)),
         )
         .await?;
         for (user, result) in group.iter().zip(results) {
@@ -251,8 +259,9 @@ pub async fn scan_users(
     Ok(report)
 }
 
-/// The notification of one anomaly: a `warning` naming its driver and figures.
-pub fn job(user: &UserId, a: &Anomaly) -> NotificationJob {
+/// The notification of one anomaly: a `warning` naming its driver and figures, to the user,
+/// or for the platform's anomalies to `admins` (`None` when there are none).
+pub fn job(owner: &Scope, admins: &[UserId], a: &Anomaly) -> Option<NotificationJob> {
     let figure = |v: f64| match a.metric {
         Metric::Cost => json!((v / 1e4).round() / 100.0),
         Metric::Requests => json!(v.round() as i64),
@@ -271,16 +280,36 @@ pub fn job(user: &UserId, a: &Anomaly) -> NotificationJob {
     if let Some(e) = &a.endpoint {
         data["endpoint"] = json!(e);
     }
-    NotificationJob {
-        job_id: format!("anomaly:{}", a.id),
-        user_id: Some(user.to_string()),
-        user_ids: None,
+    let (job_id, user_id, user_ids, message) = match owner {
+        Scope::User(user) => (
+            format!("anomaly:{}", a.id),
+            Some(user.to_string()),
+            None,
+            format!("{}.", a.message),
+        ),
+        Scope::System => {
+            if admins.is_empty() {
+                return None;
+            }
+            data["system"] = json!(true);
+            (
+                format!("anomaly:system:{}", a.id),
+                None,
+                Some(admins.iter().map(UserId::to_string).collect()),
+                format!("All users together — {}.", a.message),
+            )
+        }
+    };
+    Some(NotificationJob {
+        job_id,
+        user_id,
+        user_ids,
         kind: "warning".into(),
         title: a.metric.title().into(),
-        message: format!("{}.", a.message),
+        message,
         data: Some(data),
         channels: None,
-    }
+    })
 }
 
 /// `anomaly-scan`: the hourly schedule.
@@ -362,6 +391,37 @@ mod tests {
         assert!(parse_order(bad_user).unwrap_err().contains("a#b"));
         let fine = r#"{"hour":"2026-11-24T10:00:00Z","daily":true,"users":["u1"]}"#;
         assert_eq!(parse_order(fine).unwrap().users, ["u1"]);
+    }
+
+    #[test]
+    fn a_users_anomaly_tells_the_user_and_the_platforms_tells_the_admins_if_any() {
+        use crate::analytics::anomaly::{Driver, Finding};
+        let at: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+        let finding = Finding {
+            metric: Metric::Cost,
+            observed: 41.2e6,
+            usual: 3.1e6,
+            score: 12.0,
+        };
+        let driver = Driver::Model {
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+        };
+        let a = Anomaly::new(Window::Hour, at, driver, None, finding, at);
+        let user = UserId::parse("u1").unwrap();
+        let own = job(&Scope::User(user), &[], &a).unwrap();
+        assert_eq!(own.user_id.as_deref(), Some("u1"));
+        assert_eq!(own.title, "Unusual spend");
+        assert_eq!(
+            own.message,
+            "gpt-4o: $41.20 in the last hour against a usual $3.10."
+        );
+        assert_eq!(own.job_id, format!("anomaly:{}", a.id));
+        assert!(job(&Scope::System, &[], &a).is_none());
+        let ops = [UserId::parse("ops").unwrap()];
+        let platform = job(&Scope::System, &ops, &a).unwrap();
+        assert_eq!(platform.user_ids, Some(vec!["ops".to_owned()]));
+        assert!(platform.message.starts_with("All users together — gpt-4o"));
     }
 
     #[test]

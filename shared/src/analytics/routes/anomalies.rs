@@ -1,5 +1,6 @@
 //! `GET analytics/anomalies` and `PUT analytics/anomalies/{id}`: the anomalies the hourly run
-//! found for a user (an admin's view of any user with `user_id`), newest first, and the user's
+//! found for a user (an admin's view of any user with `user_id`, or of the platform's own with
+//! `system=true`), newest first, and the user's
 //! verdict on one — `{"expected": true}` quiets the same driver and metric for
 //! `AnomalyQuietDays`, `false` lifts that.
 
@@ -16,9 +17,9 @@ use crate::platform::app::App;
 use crate::platform::config::require;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
-use crate::platform::http::{
-    authenticate, json, object_body, path_param, request_subject, HttpResponse, Params,
-};
+use crate::platform::http::{json, object_body, path_param, HttpResponse};
+
+use super::forecast::subject;
 
 const MAX_BODY_BYTES: usize = 1024;
 const MAX_LIMIT: usize = 100;
@@ -78,16 +79,14 @@ fn view(a: &Anomaly) -> Value {
 }
 
 http_handler!(
-    /// `GET /api/v1/analytics/anomalies?limit=&user_id=`
+    /// `GET /api/v1/analytics/anomalies?limit=&user_id=&system=true`
     list => list_anomalies
 );
 
 async fn list_anomalies(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(app, req)?;
-    let params = Params::parse(req, &["user_id", "limit"])?;
-    let user = params.target_user(&caller)?;
+    let (owner, params) = subject(app, req, &["limit"])?;
     let limit = params.count("limit", 1, MAX_LIMIT, DEFAULT_LIMIT)?;
-    let list = store(app).await?.anomalies(&user, limit).await?;
+    let list = store(app).await?.anomalies(&owner, limit).await?;
     let views: Vec<Value> = list.iter().map(view).collect();
     json(
         app,
@@ -108,7 +107,7 @@ http_handler!(
 );
 
 async fn put_verdict(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let user = request_subject(app, req)?;
+    let (owner, _) = subject(app, req, &[])?;
     let id = path_param(req, "id")?;
     if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
@@ -116,14 +115,14 @@ async fn put_verdict(app: &App, req: &Request) -> Result<HttpResponse, ApiError>
     }
     let verdict: Verdict = object_body(req, MAX_BODY_BYTES)?;
     let store = store(app).await?;
-    let Some(mut anomaly) = store.anomaly(&user, &id).await? else {
+    let Some(mut anomaly) = store.anomaly(&owner, &id).await? else {
         return Err(ApiError::NotFound("anomaly not found".into()));
     };
     let now = Utc::now();
     anomaly.expected = Some(verdict.expected);
     anomaly.verdict_at = Some(now);
     let until = now + Duration::days(app.config().anomaly.quiet_days);
-    store.save_verdict(&user, &anomaly, until).await?;
+    store.save_verdict(&owner, &anomaly, until).await?;
     let mut body = view(&anomaly);
     body["quiet_until"] = if verdict.expected {
         json!(stamp(until))

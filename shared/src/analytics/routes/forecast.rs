@@ -317,13 +317,41 @@ fn budget_forecast(b: &Budget, daily: &Daily, now: DateTime<Utc>) -> Value {
 }
 
 http_handler!(
-    /// `GET /api/v1/analytics/forecast?horizon=month|week|N&metric=&tz=&user_id=&scope=system`
+    /// `GET /api/v1/analytics/forecast?horizon=month|week|N&metric=&tz=&user_id=&system=true`
     forecast => get_forecast
 );
 
-async fn get_forecast(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+/// Whose figures a request is about: the caller's, a user's (`user_id=`, admins) or the
+/// platform's (`system=true`, admins), with the route's other parameters `extra` parsed.
+pub(crate) fn subject(
+    app: &App,
+    req: &Request,
+    extra: &[&str],
+) -> Result<(Scope, Params), ApiError> {
     let caller = authenticate(app, req)?;
-    let params = Params::parse(req, &["horizon", "metric", "tz", "user_id", "scope"])?;
+    let mut allowed = vec!["user_id", "system"];
+    allowed.extend_from_slice(extra);
+    let params = Params::parse(req, &allowed)?;
+    if params.boolean("system")? == Some(true) {
+        if params.get("user_id").is_some() {
+            return Err(ApiError::invalid(
+                "system",
+                "system=true is the platform as a whole; it does not combine with user_id",
+            ));
+        }
+        if !caller.is_admin() {
+            return Err(ApiError::Forbidden(
+                "only an admin may read the platform's figures".into(),
+            ));
+        }
+        return Ok((Scope::System, params));
+    }
+    let user = params.target_user(&caller)?;
+    Ok((Scope::User(user), params))
+}
+
+async fn get_forecast(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let (scope, params) = subject(app, req, &["horizon", "metric", "tz"])?;
     let horizon = Horizon::parse(params.get("horizon"))?;
     let metrics = Metric::parse(params.get("metric"))?;
     let tz = match params.get("tz") {
@@ -349,26 +377,6 @@ async fn get_forecast(app: &App, req: &Request) -> Result<HttpResponse, ApiError
             ),
         ));
     }
-    let scope = match params.get("scope") {
-        None | Some("user") => Scope::User(params.target_user(&caller)?),
-        Some("system") => {
-            if !caller.is_admin() {
-                return Err(ApiError::Forbidden(
-                    "only an admin may read the system-wide forecast".into(),
-                ));
-            }
-            if params.get("user_id").is_some() {
-                return Err(ApiError::invalid("scope", "scope=system takes no user_id"));
-            }
-            Scope::System
-        }
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "scope",
-                format!("scope must be user or system, not {other:?}"),
-            ))
-        }
-    };
     let r = &app.config().resources;
     let store = UsageStore::new(
         app.dynamodb().await.clone(),

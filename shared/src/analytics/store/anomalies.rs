@@ -1,5 +1,5 @@
-//! A user's anomalies and quieted drivers, in their own partition of RollupsTable
-//! (`USER#<user>#ANOMALY`): one item per anomaly (`A#<id>`, the record as JSON), written once
+//! A user's (or the platform's) anomalies and quieted drivers, in their own partition of
+//! RollupsTable (`USER#<user>#ANOMALY`, `SYSTEM#ANOMALY`): one item per anomaly (`A#<id>`, the record as JSON), written once
 //! (conditioned on its absence, so a repeated run records it once), and one item per quieted
 //! driver (`QUIET#<metric>#<driver>`, until when). Both expire with the retention.
 
@@ -9,7 +9,7 @@ use crate::analytics::anomaly::Anomaly;
 use crate::platform::dynamodb::attrs::time;
 use crate::platform::dynamodb::error::conditional;
 use crate::platform::dynamodb::keys::{
-    anomaly_pk, anomaly_sk, quiet_sk, ANOMALY_PREFIX, QUIET_PREFIX,
+    anomaly_pk, anomaly_sk, quiet_sk, ANOMALY_PREFIX, QUIET_PREFIX, SYSTEM_ANOMALY_PK,
 };
 
 use super::*;
@@ -22,18 +22,26 @@ fn decode(item: &Item) -> Result<Anomaly, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("{RECORD}: {e}")))
 }
 
+/// The partition of `owner`'s anomalies: a user's, or the platform's.
+fn partition(owner: &Scope) -> String {
+    match owner {
+        Scope::User(user) => anomaly_pk(user),
+        Scope::System => SYSTEM_ANOMALY_PK.to_owned(),
+    }
+}
+
 fn encode(a: &Anomaly) -> Result<String, StoreError> {
     serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("{RECORD}: {e}")))
 }
 
 impl UsageStore {
     /// Records `a` unless it is recorded already; `true` when this call recorded it.
-    pub async fn record_anomaly(&self, user: &UserId, a: &Anomaly) -> Result<bool, StoreError> {
+    pub async fn record_anomaly(&self, owner: &Scope, a: &Anomaly) -> Result<bool, StoreError> {
         let put = self
             .client
             .put_item()
             .table_name(self.rollups_table()?)
-            .item(PK, s(anomaly_pk(user)))
+            .item(PK, s(partition(owner)))
             .item(SK, s(anomaly_sk(&a.id)))
             .item(RECORD, s(encode(a)?))
             .item("expires_at", num(self.ttl(a.detected_at)))
@@ -48,13 +56,13 @@ impl UsageStore {
     }
 
     /// The user's anomalies, newest first, at most `limit`.
-    pub async fn anomalies(&self, user: &UserId, limit: usize) -> Result<Vec<Anomaly>, StoreError> {
+    pub async fn anomalies(&self, owner: &Scope, limit: usize) -> Result<Vec<Anomaly>, StoreError> {
         let query = self
             .client
             .query()
             .table_name(self.rollups_table()?)
             .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", s(anomaly_pk(user)))
+            .expression_attribute_values(":pk", s(partition(owner)))
             .expression_attribute_values(":p", s(ANOMALY_PREFIX))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
@@ -75,12 +83,12 @@ impl UsageStore {
     }
 
     /// One anomaly of the user's, if it exists.
-    pub async fn anomaly(&self, user: &UserId, id: &str) -> Result<Option<Anomaly>, StoreError> {
+    pub async fn anomaly(&self, owner: &Scope, id: &str) -> Result<Option<Anomaly>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(self.rollups_table()?)
-            .key(PK, s(anomaly_pk(user)))
+            .key(PK, s(partition(owner)))
             .key(SK, s(anomaly_sk(id)))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -97,12 +105,12 @@ impl UsageStore {
     /// driver until `quiet_until`; a "not expected" verdict lifts a quiet. One transaction.
     pub async fn save_verdict(
         &self,
-        user: &UserId,
+        owner: &Scope,
         a: &Anomaly,
         quiet_until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let table = self.rollups_table()?;
-        let pk = anomaly_pk(user);
+        let pk = partition(owner);
         let record = Put::builder()
             .table_name(table)
             .item(PK, s(pk.clone()))
@@ -164,7 +172,7 @@ impl UsageStore {
     /// The user's quieted (metric, driver) pairs still quiet at `now`.
     pub async fn quiets(
         &self,
-        user: &UserId,
+        owner: &Scope,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<(String, String), DateTime<Utc>>, StoreError> {
         let query = self
@@ -172,7 +180,7 @@ impl UsageStore {
             .query()
             .table_name(self.rollups_table()?)
             .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", s(anomaly_pk(user)))
+            .expression_attribute_values(":pk", s(partition(owner)))
             .expression_attribute_values(":p", s(QUIET_PREFIX))
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         let mut out = BTreeMap::new();

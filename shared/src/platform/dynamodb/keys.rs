@@ -164,6 +164,9 @@ pub fn anomaly_pk(user: &UserId) -> String {
     format!("USER#{user}#ANOMALY")
 }
 
+/// RollupsTable: the platform's system-wide anomalies and quiet drivers, as [`anomaly_pk`].
+pub const SYSTEM_ANOMALY_PK: &str = "SYSTEM#ANOMALY";
+
 pub const ANOMALY_PREFIX: &str = "A#";
 
 pub fn anomaly_sk(id: &str) -> String {
