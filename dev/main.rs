@@ -142,6 +142,10 @@ async fn run() -> Result<()> {
             .entry((*name).into())
             .or_insert_with(|| (*value).into());
     }
+    // The demo admin hears of the platform's own anomalies (the demo spike is one).
+    args.params
+        .entry("AnomalyAdminUserIds".into())
+        .or_insert_with(|| DEMO_ADMIN.into());
     let template = Template::load(&args.template)?;
     let clients = Clients::local(&Endpoints::from_env()?);
     let stack = LocalStack::provision(template, clients, &args.params)

@@ -217,7 +217,11 @@ async fn scan_owner(
     }
     for a in &found {
         store.record_anomaly(owner, a).await?;
-        tracing::info!(owner = ?owner, anomaly = %a.id, message = %a.message, "anomaly");
+        let who = match owner {
+            Scope::User(user) => user.as_str(),
+            Scope::System => "the platform",
+        };
+        tracing::info!(owner = who, anomaly = %a.id, message = %a.message, "anomaly");
     }
     Ok(Some(found))
 }
