@@ -71,15 +71,6 @@ impl Metric {
         }
     }
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "cost" => Some(Self::Cost),
-            "requests" => Some(Self::Requests),
-            "error_rate" => Some(Self::ErrorRate),
-            _ => None,
-        }
-    }
-
     /// The notification's title.
     pub fn title(self) -> &'static str {
         match self {
@@ -103,14 +94,6 @@ impl Window {
         match self {
             Self::Hour => "hour",
             Self::Day => "day",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "hour" => Some(Self::Hour),
-            "day" => Some(Self::Day),
-            _ => None,
         }
     }
 }

@@ -338,3 +338,39 @@ pub fn anomaly_quality(users: usize, seed: u64, t: &Thresholds) -> AnomalyQualit
     }
     q
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_always_makes_the_same_series_and_only_spiky_ones_have_spikes() {
+        let a = Series::generate(SeriesKind::Spiky, 42, 120);
+        let b = Series::generate(SeriesKind::Spiky, 42, 120);
+        assert_eq!(a.cost, b.cost);
+        assert_eq!(a.spikes.len(), 12);
+        for s in &a.spikes {
+            assert!(a.cost[s.hour] >= s.extra_cost && s.extra_requests >= 1.0);
+        }
+        assert!(Series::generate(SeriesKind::Seasonal, 42, 120)
+            .spikes
+            .is_empty());
+        assert_eq!(a.daily_cost().len(), 120);
+    }
+
+    #[test]
+    fn weekends_are_quieter_than_weekdays_on_average() {
+        let s = Series::generate(SeriesKind::Seasonal, 3, 84);
+        let daily = s.daily_cost();
+        let (mut weekend, mut weekday) = (0.0, 0.0);
+        for (i, v) in daily.iter().enumerate() {
+            let date = epoch() + Duration::days(i as i64);
+            if date.weekday().num_days_from_monday() >= 5 {
+                weekend += v / 24.0;
+            } else {
+                weekday += v / 60.0;
+            }
+        }
+        assert!(weekend <= weekday, "{weekend} vs {weekday}");
+    }
+}

@@ -13,7 +13,7 @@
 //!    level and of the trend, and a floor for what no history shows; fewer than 7 days of
 //!    history doubles it (at least ±50%) and says `low`.
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate};
 
 /// Days of history a forecast looks at (eight weeks).
 pub const LOOKBACK_DAYS: i64 = 56;
@@ -321,15 +321,10 @@ pub fn days_left(today: NaiveDate, share: f64, end: NaiveDate) -> Vec<(NaiveDate
     out
 }
 
-/// The weekday of `date`, for labels.
-pub fn weekday(date: NaiveDate) -> Weekday {
-    date.weekday()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::corpus::{Series, SeriesKind};
+    use crate::analytics::corpus::SeriesKind;
 
     fn date(raw: &str) -> NaiveDate {
         raw.parse().unwrap()
@@ -433,6 +428,5 @@ mod tests {
         assert!(q.mape_day10 <= 0.10, "{q:?}");
         assert!(q.mape_day20 <= q.mape_day10 + 0.02, "{q:?}");
         assert!((0.70..=0.90).contains(&q.coverage_day10), "{q:?}");
-        let _ = Series::generate(SeriesKind::Spiky, 1, 120);
     }
 }
