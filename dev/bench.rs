@@ -686,6 +686,9 @@ pub async fn notifications(stack: &crate::stack::LocalStack, jobs: usize) -> Res
                 enabled: true,
                 disabled_reason: None,
                 created_at: chrono::Utc::now(),
+                types: None,
+                previous_secret: None,
+                failures: 0,
             })
             .await?;
     }

@@ -409,6 +409,9 @@ pub async fn seed_notifications(
                 enabled: true,
                 disabled_reason: None,
                 created_at: chrono::Utc::now(),
+                types: None,
+                previous_secret: None,
+                failures: 0,
             })
             .await?;
     }

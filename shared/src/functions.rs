@@ -90,6 +90,13 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("webhooks-create", Handler::Http(webhooks::create)),
     ("webhooks-list", Handler::Http(webhooks::list)),
     ("webhook-delete", Handler::Http(webhooks::delete)),
+    ("webhook-update", Handler::Http(webhooks::update)),
+    (
+        "webhook-rotate-secret",
+        Handler::Http(webhooks::rotate_secret),
+    ),
+    ("webhook-test", Handler::Http(webhooks::test)),
+    ("webhook-resend", Handler::Http(webhooks::resend)),
     (
         "notification-dispatcher",
         Handler::Sqs(dispatcher::dispatcher),

@@ -25,4 +25,5 @@ mod secrets;
 mod template;
 mod unread_count;
 mod usage_consumer;
+mod webhook_controls;
 mod webhook_delivery;

@@ -338,11 +338,15 @@ async fn private_loopback_and_metadata_targets_are_refused_unless_the_deployment
             enabled: true,
             disabled_reason: None,
             created_at: chrono::Utc::now(),
+            types: None,
+            previous_secret: None,
+            failures: 0,
         };
         store.create_endpoint(&endpoint).await.unwrap();
         let msg = WebhookMessage {
             endpoint_id: endpoint.id.clone(),
             notification: view.clone(),
+            resend: None,
         };
         send(stack, &q.webhook, &serde_json::to_string(&msg).unwrap()).await;
     }
@@ -403,11 +407,15 @@ async fn metadata_addresses_are_refused_even_where_private_targets_are_allowed()
         enabled: true,
         disabled_reason: None,
         created_at: chrono::Utc::now(),
+        types: None,
+        previous_secret: None,
+        failures: 0,
     };
     accounts(stack).create_endpoint(&endpoint).await.unwrap();
     let msg = WebhookMessage {
         endpoint_id: endpoint.id,
         notification: serde_json::from_value(n.clone()).unwrap(),
+        resend: None,
     };
     send(stack, &q.webhook, &serde_json::to_string(&msg).unwrap()).await;
     let sender = consumer(

@@ -21,6 +21,10 @@ pub struct EmailMessage {
 pub struct WebhookMessage {
     pub endpoint_id: String,
     pub notification: NotificationView,
+    /// Set on a resend the user asked for (`POST webhooks/{id}/resend`): that request's id, so
+    /// the delivery is made again even though the notification reached the endpoint before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend: Option<String>,
 }
 
 /// The body of a webhook delivery (README, "Message contracts").

@@ -58,10 +58,11 @@ pub(crate) async fn enqueue(
                 .context("reading webhook endpoints")?;
             let messages: Vec<WebhookMessage> = endpoints
                 .iter()
-                .filter(|e| e.enabled)
+                .filter(|e| e.enabled && e.accepts(view.kind))
                 .map(|e| WebhookMessage {
                     endpoint_id: e.id.clone(),
                     notification: view.clone(),
+                    resend: None,
                 })
                 .collect();
             if !messages.is_empty() {

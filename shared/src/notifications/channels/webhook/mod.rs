@@ -57,6 +57,22 @@ pub fn sign(key: &[u8], msg_id: &str, timestamp: i64, body: &str) -> Result<Stri
     ))
 }
 
+/// The `webhook-signature` header signed with each of `secrets` (the current one, then a
+/// rotated-out one during its overlap), space-separated as Standard Webhooks allows: a receiver
+/// still holding the old secret verifies, and so does one already holding the new.
+pub fn signature_header(
+    secrets: &[&str],
+    msg_id: &str,
+    timestamp: i64,
+    body: &str,
+) -> Result<String, String> {
+    let mut out = vec![];
+    for secret in secrets {
+        out.push(sign(&secret_key(secret)?, msg_id, timestamp, body)?);
+    }
+    Ok(out.join(" "))
+}
+
 /// Why a URL cannot be a webhook endpoint.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -10,6 +10,11 @@
 //! queue's `maxReceiveCount` (8 attempts, about 7 h 43 min after the first) SQS moves it to
 //! `WebhookDeadLetterQueue`. A 410 Gone disables the endpoint and is not retried; an endpoint
 //! that resolves to a refused address is logged as `refused` and not retried.
+//!
+//! An endpoint that keeps failing: each failed attempt counts, a delivered one resets the count;
+//! at [`WARN_AFTER_FAILURES`] in a row its owner gets a warning (inbox and email — not the
+//! failing webhook), at [`DISABLE_AFTER_FAILURES`] it is disabled and they are told.
+//! During a secret rotation's overlap every delivery is signed with both secrets.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +24,9 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::notifications::channels::Channel;
+use crate::notifications::channels::{Channel, IN_APP};
 use crate::notifications::delivery::{Attempt, AttemptStatus, WebhookMessage, WebhookPayload};
+use crate::notifications::jobs::NotificationJob;
 use crate::notifications::store;
 use crate::notifications::store::accounts::Claim;
 use crate::platform::app::App;
@@ -84,7 +90,11 @@ async fn deliver_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         }
     };
     attempt.target = endpoint.url.clone();
-    let target_key = format!("webhook:{}", endpoint.id);
+    // A resend is its own delivery: it must not find the original's delivered mark.
+    let target_key = match &msg.resend {
+        None => format!("webhook:{}", endpoint.id),
+        Some(resend) => format!("webhook:{}:resend:{resend}", endpoint.id),
+    };
     match accounts
         .claim_delivery(&user, &id, &target_key, CLAIM_SECONDS, expires)
         .await?
@@ -102,7 +112,10 @@ async fn deliver_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
             attempt.error = Some(e.to_string());
             Outcome::Done
         }
-        Ok(url) => post(app, &endpoint.secret, url, &msg, &mut attempt).await?,
+        Ok(url) => {
+            let secrets = endpoint.signing_secrets(Utc::now());
+            post(app, &secrets, url, &msg, &mut attempt).await?
+        }
     };
     attempt.at = Utc::now();
     accounts
@@ -112,6 +125,13 @@ async fn deliver_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         accounts
             .disable_endpoint(&user, &endpoint.id, "the endpoint answered 410 Gone")
             .await?;
+    }
+    match attempt.status {
+        AttemptStatus::Delivered if endpoint.failures > 0 => {
+            accounts.clear_failures(&user, &endpoint.id).await?;
+        }
+        AttemptStatus::Retrying => count_failure(app, &accounts, &user, &endpoint).await?,
+        _ => {}
     }
     match outcome {
         Outcome::Done => Ok(()),
@@ -123,24 +143,32 @@ async fn deliver_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
     }
 }
 
-/// One signed POST; fills `attempt` with what happened.
-async fn post(
+/// What one signed POST came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// A 2xx answer.
+    Delivered(u16),
+    /// 410 Gone: the receiver asks for no more.
+    Gone,
+    /// Another answer, a timeout or no connection: worth another attempt later.
+    Failed { status: Option<u16>, why: String },
+    /// The address is one the SSRF guard refuses.
+    Refused(String),
+}
+
+/// POSTs `body` to `url` signed with `secrets` (Standard Webhooks headers, `msg_id`), under the
+/// SSRF guard, the timeout and no redirects.
+pub async fn send_signed(
     app: &App,
-    secret: &str,
+    secrets: &[&str],
     url: url::Url,
-    msg: &WebhookMessage,
-    attempt: &mut Attempt,
-) -> anyhow::Result<Outcome> {
+    msg_id: &str,
+    body: String,
+) -> anyhow::Result<Sent> {
     let settings = &app.config().notifications;
     let now = Utc::now();
-    let body = serde_json::to_string(&WebhookPayload {
-        kind: "notification.created".into(),
-        timestamp: crate::notifications::notification::timestamp(now),
-        data: msg.notification.clone(),
-    })?;
-    let msg_id = webhook::message_id(&attempt.notification_id);
-    let key = webhook::secret_key(secret).map_err(|e| anyhow!("endpoint secret: {e}"))?;
-    let signature = webhook::sign(&key, &msg_id, now.timestamp(), &body).map_err(|e| anyhow!(e))?;
+    let signature = webhook::signature_header(secrets, msg_id, now.timestamp(), &body)
+        .map_err(|e| anyhow!("endpoint secret: {e}"))?;
     let client = webhook::client(
         settings.webhook_allow_private_targets,
         Duration::from_millis(settings.webhook_timeout_ms),
@@ -149,7 +177,7 @@ async fn post(
     let sent = client
         .post(url)
         .header("content-type", "application/json")
-        .header("webhook-id", &msg_id)
+        .header("webhook-id", msg_id)
         .header("webhook-timestamp", now.timestamp().to_string())
         .header("webhook-signature", signature)
         .body(body)
@@ -158,40 +186,151 @@ async fn post(
     Ok(match sent {
         Ok(response) => {
             let status = response.status();
-            attempt.http_status = Some(status.as_u16());
             if status.is_success() {
-                attempt.status = AttemptStatus::Delivered;
-                Outcome::Done
+                Sent::Delivered(status.as_u16())
             } else if status.as_u16() == 410 {
-                attempt.status = AttemptStatus::Failed;
-                attempt.error = Some("the endpoint answered 410 Gone; it is now disabled".into());
-                Outcome::Done
+                Sent::Gone
             } else {
-                attempt.status = AttemptStatus::Retrying;
-                let why = format!("the endpoint answered {status}");
-                attempt.error = Some(why.clone());
-                Outcome::Retry(why)
+                Sent::Failed {
+                    status: Some(status.as_u16()),
+                    why: format!("the endpoint answered {status}"),
+                }
             }
         }
-        Err(e) => {
-            if let Some(refused) = webhook::refused_in(&e) {
-                attempt.status = AttemptStatus::Refused;
-                attempt.error = Some(refused.to_string());
-                Outcome::Done
-            } else {
-                let why = if e.is_timeout() {
+        Err(e) => match webhook::refused_in(&e) {
+            Some(refused) => Sent::Refused(refused.to_string()),
+            None => Sent::Failed {
+                status: None,
+                why: if e.is_timeout() {
                     format!("no answer within {} ms", settings.webhook_timeout_ms)
                 } else if e.is_connect() {
                     "could not connect to the endpoint".to_owned()
                 } else {
                     format!("the request failed: {e}")
-                };
-                attempt.status = AttemptStatus::Retrying;
-                attempt.error = Some(why.clone());
-                Outcome::Retry(why)
-            }
+                },
+            },
+        },
+    })
+}
+
+/// One signed POST of a notification; fills `attempt` with what happened.
+async fn post(
+    app: &App,
+    secrets: &[&str],
+    url: url::Url,
+    msg: &WebhookMessage,
+    attempt: &mut Attempt,
+) -> anyhow::Result<Outcome> {
+    let body = serde_json::to_string(&WebhookPayload {
+        kind: "notification.created".into(),
+        timestamp: crate::notifications::notification::timestamp(Utc::now()),
+        data: msg.notification.clone(),
+    })?;
+    let msg_id = webhook::message_id(&attempt.notification_id);
+    Ok(match send_signed(app, secrets, url, &msg_id, body).await? {
+        Sent::Delivered(status) => {
+            attempt.http_status = Some(status);
+            attempt.status = AttemptStatus::Delivered;
+            Outcome::Done
+        }
+        Sent::Gone => {
+            attempt.http_status = Some(410);
+            attempt.status = AttemptStatus::Failed;
+            attempt.error = Some("the endpoint answered 410 Gone; it is now disabled".into());
+            Outcome::Done
+        }
+        Sent::Failed { status, why } => {
+            attempt.http_status = status;
+            attempt.status = AttemptStatus::Retrying;
+            attempt.error = Some(why.clone());
+            Outcome::Retry(why)
+        }
+        Sent::Refused(why) => {
+            attempt.status = AttemptStatus::Refused;
+            attempt.error = Some(why);
+            Outcome::Done
         }
     })
+}
+
+/// Failed attempts in a row after which the owner is warned (in the inbox and by email).
+pub const WARN_AFTER_FAILURES: i64 = 10;
+/// Failed attempts in a row after which the endpoint is disabled.
+pub const DISABLE_AFTER_FAILURES: i64 = 25;
+
+/// Counts a failed attempt and, at the marks, warns the owner or disables the endpoint; each
+/// mark is reached by exactly one attempt (the count comes back from one atomic `ADD`), and the
+/// jobs' ids name the endpoint and the mark, so a redelivered message cannot notify twice.
+async fn count_failure(
+    app: &App,
+    accounts: &crate::notifications::store::Accounts,
+    user: &UserId,
+    endpoint: &crate::notifications::store::accounts::Endpoint,
+) -> anyhow::Result<()> {
+    let failures = accounts.count_failure(user, &endpoint.id).await?;
+    let job = if failures == WARN_AFTER_FAILURES {
+        Some(NotificationJob {
+            job_id: format!(
+                "webhook-failing:{}:{}",
+                endpoint.id,
+                endpoint.created_at.timestamp_millis()
+            ),
+            user_id: Some(user.to_string()),
+            user_ids: None,
+            kind: "warning".into(),
+            title: "Webhook endpoint failing".into(),
+            message: format!(
+                "The last {failures} deliveries to {} failed. After {DISABLE_AFTER_FAILURES} \
+                 failures in a row it will be disabled; a delivered one resets the count.",
+                endpoint.url
+            ),
+            data: Some(
+                serde_json::json!({"endpoint_id": endpoint.id, "url": endpoint.url,
+                "failures": failures, "disable_after": DISABLE_AFTER_FAILURES}),
+            ),
+            channels: Some(vec![IN_APP.into(), Channel::Email.as_str().into()]),
+        })
+    } else if failures >= DISABLE_AFTER_FAILURES
+        && accounts
+            .disable_endpoint(
+                user,
+                &endpoint.id,
+                &format!("{DISABLE_AFTER_FAILURES} deliveries in a row failed"),
+            )
+            .await?
+    {
+        Some(NotificationJob {
+            job_id: format!(
+                "webhook-disabled:{}:{}",
+                endpoint.id,
+                endpoint.created_at.timestamp_millis()
+            ),
+            user_id: Some(user.to_string()),
+            user_ids: None,
+            kind: "error".into(),
+            title: "Webhook endpoint disabled".into(),
+            message: format!(
+                "{} failed {DISABLE_AFTER_FAILURES} deliveries in a row and is now disabled; \
+                 switch it back on with PUT /api/v1/webhooks/{}.",
+                endpoint.url, endpoint.id
+            ),
+            data: Some(
+                serde_json::json!({"endpoint_id": endpoint.id, "url": endpoint.url,
+                "failures": failures}),
+            ),
+            channels: Some(vec![IN_APP.into(), Channel::Email.as_str().into()]),
+        })
+    } else {
+        None
+    };
+    if let Some(job) = job {
+        let queue = require(
+            &app.config().resources.notification_jobs_queue_url,
+            "NOTIFICATION_JOBS_QUEUE_URL",
+        )?;
+        sqs::send_json(app.sqs().await, queue, &[job]).await?;
+    }
+    Ok(())
 }
 
 /// Keeps a failed message invisible for `delay` seconds: the growing retry schedule.

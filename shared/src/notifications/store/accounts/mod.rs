@@ -11,6 +11,7 @@
 
 mod deliveries;
 mod endpoints;
+pub use endpoints::{EndpointChange, Rotation};
 mod preferences;
 
 use std::collections::HashMap;
@@ -54,9 +55,37 @@ pub struct Endpoint {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The notification types it receives; `None`: all of them.
+    pub types: Option<Vec<NotificationType>>,
+    /// The secret before the last rotation, still signing (beside the new one) until `until`.
+    pub previous_secret: Option<Rotated>,
+    /// Failed delivery attempts in a row (a delivered one resets it).
+    pub failures: i64,
+}
+
+/// A rotated-out secret and how long it keeps signing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rotated {
+    pub secret: String,
+    pub until: DateTime<Utc>,
 }
 
 impl Endpoint {
+    /// Whether a notification of `kind` goes to this endpoint.
+    pub fn accepts(&self, kind: NotificationType) -> bool {
+        self.types.as_ref().is_none_or(|t| t.contains(&kind))
+    }
+
+    /// The secrets that sign a delivery at `now`: the current one, then the previous one while
+    /// its overlap lasts.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut out = vec![self.secret.as_str()];
+        if let Some(r) = self.previous_secret.as_ref().filter(|r| r.until > now) {
+            out.push(r.secret.as_str());
+        }
+        out
+    }
+
     pub fn new_id() -> String {
         format!("wh_{}", Uuid::now_v7().simple())
     }
