@@ -1314,3 +1314,165 @@ pub mod cost {
         Ok(())
     }
 }
+
+/// Forecast and anomaly quality on the seeded corpus (`meterbell::analytics::corpus`): month-end
+/// MAPE at days 10 and 20 and 80% band coverage per kind of series; anomaly recall on injected
+/// spikes above the floor, false alarms per user-month on clean series, alarms below the
+/// minimum volume. Pure computation: no emulators.
+pub fn quality() {
+    use meterbell::analytics::anomaly::Thresholds;
+    use meterbell::analytics::corpus::{anomaly_quality, forecast_quality, SeriesKind};
+    let users: usize = std::env::var("BENCH_QUALITY_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    println!("forecast of month-end cost, {users} users per kind, 4 months each (seed 1)");
+    println!(
+        "{:<12} {:>7} {:>11} {:>11} {:>15} {:>15}",
+        "series", "months", "MAPE day10", "MAPE day20", "80% cover d10", "80% cover d20"
+    );
+    for kind in SeriesKind::ALL {
+        let q = forecast_quality(kind, users, 1);
+        println!(
+            "{:<12} {:>7} {:>10.1}% {:>10.1}% {:>14.1}% {:>14.1}%",
+            kind.as_str(),
+            q.months,
+            q.mape_day10 * 100.0,
+            q.mape_day20 * 100.0,
+            q.coverage_day10 * 100.0,
+            q.coverage_day20 * 100.0
+        );
+    }
+    let t = Thresholds::default();
+    let q = anomaly_quality(users, 1, &t);
+    println!();
+    println!(
+        "anomalies, hourly windows, default gates (score {}, floor ${}, +{}%, {} requests, {} weeks)",
+        t.score,
+        t.floor_micros / 1_000_000,
+        t.relative_pct,
+        t.min_requests,
+        t.baseline_weeks
+    );
+    println!(
+        "recall on injected spikes above the floor: {}/{} = {:.1}% ({} spikes injected in all)",
+        q.found,
+        q.spikes_above_floor,
+        q.recall() * 100.0,
+        q.spikes
+    );
+    println!(
+        "false alarms per user-month on clean series: {:.3} ({:.0} user-months)",
+        q.false_alarms_per_user_month, q.user_months
+    );
+    println!(
+        "alarms for users below the minimum volume: {}",
+        q.alarms_below_min_volume
+    );
+}
+
+/// The hourly anomaly run on DynamoDB Local: `users` active users (usage in the last hour and
+/// the same hour of the four previous weeks, 2 models × 2 endpoints, one in a hundred with a
+/// spend spike) and as many idle ones, judged in orders of 50 by `workers` concurrent workers
+/// as the queue's consumers would. Prints the time, the items and read units per user.
+pub async fn anomaly_scan(stack: &LocalStack, users: usize, workers: usize) -> Result<()> {
+    use chrono::{Duration as Days, Utc};
+    use futures::StreamExt;
+    use meterbell::analytics::event::{UsageEvent, Window};
+    use meterbell::analytics::store::UsageStore;
+    use meterbell::seam::anomalies::{last_hour, scan_users, ScanOrder, USERS_PER_ORDER};
+    use serde_json::json;
+
+    let function = stack
+        .template
+        .function("AnomalyWorkerFunction")
+        .ok_or_else(|| anyhow::anyhow!("no AnomalyWorkerFunction in template.yaml"))?;
+    let app = stack.app_for(function)?;
+    let now = Utc::now();
+    let hour = last_hour(now);
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let window = Window {
+        now,
+        retention_days: 400,
+    };
+    let pairs = [
+        ("gpt-4o", "/v1/chat/completions"),
+        ("gpt-4o-mini", "/v1/responses"),
+    ];
+    let batches: Vec<Vec<UsageEvent>> = (0..users)
+        .flat_map(|u| (0..=4).map(move |k| (u, k)))
+        .map(|(u, k)| {
+            let start = hour - Days::days(7 * k);
+            let spike = k == 0 && u % 100 == 7;
+            (0..30)
+                .filter_map(|i| {
+                    let (model, endpoint) = pairs[i % 2];
+                    let cost = if spike { 0.5 } else { 0.01 };
+                    let raw = json!({"event_id": format!("scan-{run}-{u}-{k}-{i}"),
+                        "user_id": format!("scan-{run}-{u}"),
+                        "timestamp": (start + Days::seconds(60 * i as i64 + 5)).to_rfc3339(),
+                        "kind": "request", "provider": "openai", "model": model, "endpoint": endpoint,
+                        "status_code": 200, "latency_ms": 300, "credits": 1, "cost_usd": cost});
+                    UsageEvent::parse(&raw, window).ok()
+                })
+                .collect()
+        })
+        .collect();
+    let seeding = Instant::now();
+    let store = UsageStore::new(
+        stack.clients.dynamodb.clone(),
+        stack.resolver.refs.get("EventsTable").map(String::as_str),
+        stack.resolver.refs.get("RollupsTable").map(String::as_str),
+        400,
+    );
+    futures::stream::iter(batches.iter().map(|b| store.record(b)))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    println!(
+        "seeded {users} active users (5 hours of 30 requests each) in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+    for (label, ids) in [
+        (
+            "active",
+            (0..users)
+                .map(|u| format!("scan-{run}-{u}"))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "idle",
+            (0..users).map(|u| format!("scan-{run}-idle-{u}")).collect(),
+        ),
+    ] {
+        let orders: Vec<ScanOrder> = ids
+            .chunks(USERS_PER_ORDER)
+            .map(|g| ScanOrder {
+                hour,
+                daily: false,
+                users: g.to_vec(),
+            })
+            .collect();
+        let started = Instant::now();
+        let reports = futures::stream::iter(orders.iter().map(|o| scan_users(&app, o, now)))
+            .buffer_unordered(workers.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("scan: {e}"))?;
+        let secs = started.elapsed().as_secs_f64();
+        let items: usize = reports.iter().map(|r| r.items_read).sum();
+        let units: f64 = reports.iter().map(|r| r.read_units).sum();
+        let found: usize = reports.iter().map(|r| r.anomalies.len()).sum();
+        println!(
+            "{label:>6}: {users} users in {secs:.1} s ({:.0} users/s, {workers} workers), {:.1} items and {:.2} read units per user, {found} anomalies",
+            users as f64 / secs,
+            items as f64 / users as f64,
+            units / users as f64,
+        );
+    }
+    Ok(())
+}

@@ -13,6 +13,11 @@
 //!   meterbell-dev bench-alerts                           ingest with budgets; the scheduled rule run
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
+//!   meterbell-dev bench-anomaly-scan                     the hourly anomaly run: time, items and
+//!                                                         read units per active and idle user
+//!   meterbell-dev bench-quality                          forecast error and interval coverage,
+//!                                                         anomaly recall and false alarms on the
+//!                                                         seeded corpus (no emulators)
 //!   meterbell-dev emails                                 the emails moto's SES has accepted
 //!   meterbell-dev fire <Function>                        runs a scheduled function of the
 //!                                                         template once, now
@@ -117,6 +122,10 @@ async fn run() -> Result<()> {
         println!("{}", mint(secret, &args.sub, &roles, args.ttl)?);
         return Ok(());
     }
+    if args.command == "bench-quality" {
+        meterbell_dev::bench::quality();
+        return Ok(());
+    }
     if args.command == "emails" {
         return print_emails(&Endpoints::from_env()?).await;
     }
@@ -133,6 +142,10 @@ async fn run() -> Result<()> {
             .entry((*name).into())
             .or_insert_with(|| (*value).into());
     }
+    // The demo admin hears of the platform's own anomalies (the demo spike is one).
+    args.params
+        .entry("AnomalyAdminUserIds".into())
+        .or_insert_with(|| DEMO_ADMIN.into());
     let template = Template::load(&args.template)?;
     let clients = Clients::local(&Endpoints::from_env()?);
     let stack = LocalStack::provision(template, clients, &args.params)
@@ -193,6 +206,13 @@ async fn run() -> Result<()> {
         }
         "bench-cost" => meterbell_dev::bench::cost::run(&stack).await,
         "bench-alerts" => meterbell_dev::bench::alerts::run(&stack).await,
+        "bench-anomaly-scan" => {
+            let users = std::env::var("BENCH_SCAN_USERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000);
+            meterbell_dev::bench::anomaly_scan(&stack, users, 4).await
+        }
         "bench-notifications" => {
             meterbell_dev::bench::notifications(&stack, args.jobs).await
         }

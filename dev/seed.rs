@@ -154,6 +154,7 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
         stack.resolver.refs.get("RollupsTable").map(String::as_str),
         400,
     );
+    unusual_hour(&usage).await?;
     // Only the demo writes for these users, so their totals say whether it is loaded.
     let marker = UserId::parse(OTHER_USERS[0]).map_err(anyhow::Error::msg)?;
     if usage.credit_totals(&marker).await? != CreditTotals::default() {
@@ -291,6 +292,45 @@ async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("evaluating the demo's alert rules: {e}"))?;
     eprintln!(
         "demo alerts: budget \"monthly\" at 92% and rule \"chat-errors\" breached for {DEMO_USER}"
+    );
+    Ok(())
+}
+
+/// Requests in the demo's unusual hour, and what each costs.
+const SPIKE_REQUESTS: i64 = 120;
+const SPIKE_COST_USD: f64 = 0.35;
+
+/// A spend spike for the demo user in the last complete hour (gpt-4o on /v1/chat/completions,
+/// about $42 where that hour of the week usually holds cents), for the anomaly run to find:
+/// `meterbell-dev fire AnomalyScanFunction` (or the hourly schedule) reports it and notifies
+/// "Unusual spend". Each start of `make dev` adds the spike to its own last hour (ids name the
+/// hour, so a second start within the hour adds nothing); it uses no credits.
+async fn unusual_hour(usage: &UsageStore) -> Result<()> {
+    let now = Utc::now();
+    let hour = meterbell::seam::anomalies::last_hour(now);
+    let window = Window {
+        now,
+        retention_days: 400,
+    };
+    let tag = hour.format("%Y%m%dT%H");
+    let events: Vec<UsageEvent> = (0..SPIKE_REQUESTS)
+        .filter_map(|i| {
+            let raw = json!({"event_id": format!("demo-spike-{tag}-{i}"), "user_id": DEMO_USER,
+                "timestamp": (hour + Duration::seconds(20 * i + 7)).to_rfc3339(),
+                "kind": "request", "provider": "openai", "model": "gpt-4o",
+                "endpoint": "/v1/chat/completions", "status_code": 200, "latency_ms": 1400,
+                "input_tokens": 40_000, "output_tokens": 25_000, "credits": 0,
+                "cost_usd": SPIKE_COST_USD, "description": "runaway agent loop"});
+            UsageEvent::parse(&raw, window).ok()
+        })
+        .collect();
+    for batch in events.chunks(100) {
+        usage.record(batch).await?;
+    }
+    eprintln!(
+        "demo data: a spend spike of {} gpt-4o requests at {} UTC for the anomaly run",
+        events.len(),
+        hour.format("%H:00")
     );
     Ok(())
 }

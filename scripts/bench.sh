@@ -37,5 +37,13 @@ echo "== alerts: ingest with budgets, the scheduled metric-rule run (DynamoDB Lo
 "$bin" bench-alerts
 
 echo
+echo "== forecast and anomaly quality on the seeded corpus (pure computation)"
+"$bin" bench-quality
+
+echo
+echo "== the hourly anomaly run (DynamoDB Local; BENCH_SCAN_USERS active users, default 1000)"
+"$bin" bench-anomaly-scan
+
+echo
 echo "== notifications (DynamoDB Local, moto, a webhook receiver on 127.0.0.1)"
 RUST_LOG=error "$bin" bench-notifications --jobs "${BENCH_JOBS:-400}"

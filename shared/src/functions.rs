@@ -2,13 +2,14 @@
 //! (`BuildProperties.Binary`): the binaries, the local runner and tests find handlers here.
 
 use crate::analytics::consumer;
-use crate::analytics::routes::{self as analytics, alerts, budgets, ingest};
+use crate::analytics::routes::{self as analytics, alerts, anomalies, budgets, forecast, ingest};
 use crate::lifecycle;
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
 use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler, StreamHandler};
 use crate::seam::alert_rules;
+use crate::seam::anomalies as seam_anomalies;
 
 #[derive(Clone, Copy)]
 pub enum Handler {
@@ -48,6 +49,17 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     (
         "admin-analytics-top-users",
         Handler::Http(analytics::admin_top_users),
+    ),
+    ("analytics-forecast", Handler::Http(forecast::forecast)),
+    ("analytics-anomalies", Handler::Http(anomalies::list)),
+    ("anomaly-put", Handler::Http(anomalies::put)),
+    (
+        "anomaly-scan",
+        Handler::Schedule(seam_anomalies::anomaly_scan),
+    ),
+    (
+        "anomaly-worker",
+        Handler::Sqs(seam_anomalies::anomaly_worker),
     ),
     ("budgets-list", Handler::Http(budgets::list)),
     ("budget-put", Handler::Http(budgets::put)),

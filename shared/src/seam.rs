@@ -6,6 +6,7 @@
 //! alert rules (`alert_rules`: each breach and each recovery once, evaluated hourly).
 
 pub mod alert_rules;
+pub mod anomalies;
 pub mod budgets;
 pub mod low_credits;
 

@@ -6,10 +6,12 @@ mod helpers;
 
 mod alert_rules;
 mod analytics;
+mod anomalies;
 mod budgets;
 mod build;
 mod data_lifecycle;
 mod email_delivery;
+mod forecast;
 mod identity;
 mod ingest;
 mod local_runner;

@@ -3,9 +3,12 @@
 //! (HTTP and the usage queue's consumer).
 
 pub mod alert_rule;
+pub mod anomaly;
 pub mod budget;
 pub mod consumer;
+pub mod corpus;
 pub mod event;
+pub mod forecast;
 pub mod histogram;
 pub mod ingest;
 pub mod money;

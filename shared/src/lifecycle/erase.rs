@@ -297,6 +297,7 @@ pub async fn run(
                     "budgets": u.budgets,
                     "alert_rules": u.alert_rules,
                     "alert_history": u.alert_history,
+                    "anomalies": u.anomalies,
                     "notifications": n.notifications,
                     "preferences": n.preferences,
                     "webhook_endpoints": n.webhook_endpoints,

@@ -148,6 +148,10 @@ pub async fn document(app: &App, user: &UserId) -> Result<Value, ApiError> {
         .await?
         .budgets;
     let rules = usage.alert_rules(user, false).await?.rules;
+    // Anomalies are kept for the retention period and bounded by it: all of them, here.
+    let anomalies = usage
+        .anomalies(&Scope::User(user.clone()), 10_000)
+        .await?;
     Ok(json!({
         "user_id": user.as_str(),
         "generated_at": timestamp(Utc::now()),
@@ -161,6 +165,7 @@ pub async fn document(app: &App, user: &UserId) -> Result<Value, ApiError> {
         "webhook_endpoints": endpoints,
         "budgets": budgets,
         "alert_rules": rules,
+        "anomalies": anomalies,
         "usage_events": page(app, user, Part::UsageEvents, None).await?,
         "notifications": page(app, user, Part::Notifications, None).await?,
         "alert_history": page(app, user, Part::AlertHistory, None).await?,

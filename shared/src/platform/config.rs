@@ -78,6 +78,10 @@ pub struct Resources {
     /// The erase work queue (users being erased, a step at a time) and its dead-letter queue.
     pub erase_queue_url: Option<String>,
     pub erase_dlq_url: Option<String>,
+    /// Where the hourly anomaly run puts its groups of users for the workers, and where a
+    /// malformed group goes at once.
+    pub anomaly_scan_queue_url: Option<String>,
+    pub anomaly_scan_dlq_url: Option<String>,
 }
 
 /// Delivery settings of the notification functions (template parameters `EmailSender`,
@@ -114,6 +118,10 @@ pub struct Config {
     /// Balance below which a user gets the "Low Credits" warning, unless they set their own
     /// (template parameter `LowCreditThreshold`).
     pub low_credit_threshold: i64,
+    /// The gates of anomaly detection (template parameters `Anomaly*`).
+    pub anomaly: crate::analytics::anomaly::Thresholds,
+    /// Who hears of system-wide anomalies (`AnomalyAdminUserIds`; none: recorded only).
+    pub anomaly_admins: Vec<crate::platform::domain::UserId>,
 }
 
 impl Config {
@@ -202,7 +210,20 @@ impl Config {
                 "LOW_CREDIT_THRESHOLD must be between 0 and 1000000000".into(),
             ));
         }
+        let anomaly = anomaly_thresholds(&get)?;
+        let anomaly_admins = get("ANOMALY_ADMIN_USER_IDS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                crate::platform::domain::UserId::parse(u)
+                    .map_err(|why| ConfigError(format!("ANOMALY_ADMIN_USER_IDS: {u:?} {why}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
+            anomaly,
+            anomaly_admins,
             low_credit_threshold,
             notifications,
             cursor_secret: cursor_secret.into_bytes(),
@@ -228,11 +249,57 @@ impl Config {
                 alert_rules_dlq_url: get("ALERT_RULES_DLQ_URL"),
                 erase_queue_url: get("ERASE_QUEUE_URL"),
                 erase_dlq_url: get("ERASE_DLQ_URL"),
+                anomaly_scan_queue_url: get("ANOMALY_SCAN_QUEUE_URL"),
+                anomaly_scan_dlq_url: get("ANOMALY_SCAN_DLQ_URL"),
             },
             cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
             retention_days,
         })
     }
+}
+
+/// The anomaly gates from `ANOMALY_SCORE_THRESHOLD`, `ANOMALY_DOLLAR_FLOOR` (USD),
+/// `ANOMALY_RELATIVE_EXCESS_PERCENT`, `ANOMALY_MIN_REQUESTS`, `ANOMALY_BASELINE_WEEKS` and
+/// `ANOMALY_QUIET_DAYS`; each absent one keeps its default.
+fn anomaly_thresholds(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::analytics::anomaly::Thresholds, ConfigError> {
+    let d = crate::analytics::anomaly::Thresholds::default();
+    let decimal = |name: &str, default: f64, min: f64, max: f64| -> Result<f64, ConfigError> {
+        let v = match get(name) {
+            None => default,
+            Some(raw) => raw
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| ConfigError(format!("{name} must be a number, not {raw:?}")))?,
+        };
+        if !(min..=max).contains(&v) {
+            return Err(ConfigError(format!(
+                "{name} must be between {min} and {max}"
+            )));
+        }
+        Ok(v)
+    };
+    let floor_usd = decimal(
+        "ANOMALY_DOLLAR_FLOOR",
+        d.floor_micros as f64 / 1e6,
+        0.0,
+        1_000_000.0,
+    )?;
+    Ok(crate::analytics::anomaly::Thresholds {
+        score: decimal("ANOMALY_SCORE_THRESHOLD", d.score, 1.0, 100.0)?,
+        floor_micros: (floor_usd * 1e6).round() as i64,
+        relative_pct: decimal(
+            "ANOMALY_RELATIVE_EXCESS_PERCENT",
+            d.relative_pct,
+            0.0,
+            10_000.0,
+        )?,
+        min_requests: decimal("ANOMALY_MIN_REQUESTS", d.min_requests as f64, 1.0, 1e9)? as u64,
+        baseline_weeks: decimal("ANOMALY_BASELINE_WEEKS", d.baseline_weeks as f64, 2.0, 8.0)?
+            as usize,
+        quiet_days: decimal("ANOMALY_QUIET_DAYS", d.quiet_days as f64, 1.0, 365.0)? as i64,
+    })
 }
 
 fn parse_number<T: std::str::FromStr>(
@@ -360,6 +427,38 @@ mod tests {
         for bad in ["-1", "1000000001", "1.5", "lots"] {
             let err = with(bad).unwrap_err();
             assert!(err.to_string().contains("LOW_CREDIT_THRESHOLD"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_anomaly_gates_default_and_are_checked() {
+        let with = |name: &str, raw: &str| {
+            Config::from_lookup(lookup(&[
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("CURSOR_SECRET", "cursor-secret-cursor-secret-cursor-secret"),
+                (name, raw),
+            ]))
+        };
+        let defaults = with("ANOMALY_DOLLAR_FLOOR", "").unwrap().anomaly;
+        assert_eq!(defaults, crate::analytics::anomaly::Thresholds::default());
+        let set = with("ANOMALY_DOLLAR_FLOOR", "2.5").unwrap().anomaly;
+        assert_eq!(set.floor_micros, 2_500_000);
+        assert_eq!(
+            with("ANOMALY_SCORE_THRESHOLD", "6").unwrap().anomaly.score,
+            6.0
+        );
+        let admins = with("ANOMALY_ADMIN_USER_IDS", "ops-1, ops-2").unwrap();
+        assert_eq!(admins.anomaly_admins.len(), 2);
+        for (name, bad) in [
+            ("ANOMALY_ADMIN_USER_IDS", "ops-1,bad#id"),
+            ("ANOMALY_SCORE_THRESHOLD", "0"),
+            ("ANOMALY_DOLLAR_FLOOR", "-1"),
+            ("ANOMALY_RELATIVE_EXCESS_PERCENT", "lots"),
+            ("ANOMALY_MIN_REQUESTS", "0"),
+            ("ANOMALY_QUIET_DAYS", "366"),
+        ] {
+            let err = with(name, bad).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
         }
     }
 

@@ -4,9 +4,11 @@
 
 mod admin;
 pub mod alerts;
+pub mod anomalies;
 mod breakdowns;
 pub mod budgets;
 mod export;
+pub mod forecast;
 pub mod ingest;
 mod performance;
 mod series;

@@ -12,7 +12,10 @@ use aws_sdk_dynamodb::types::{Delete, ReturnValue, Select};
 use futures::StreamExt;
 
 use super::*;
-use crate::platform::dynamodb::keys::{rule_users_pk, rule_users_shard};
+use crate::platform::dynamodb::keys::{
+    anomaly_pk, rule_users_pk, rule_users_shard, ANOMALY_PREFIX,
+};
+use crate::platform::dynamodb::Table;
 
 /// Counter prefixes the system-wide rollups also keep (`Rollup::add_system`): totals,
 /// providers, models and payments.
@@ -35,6 +38,7 @@ pub struct UsageInventory {
     pub budgets: u64,
     pub alert_rules: u64,
     pub alert_history: u64,
+    pub anomalies: u64,
 }
 
 /// Items `query` matches, counted by DynamoDB (`Select::Count`), page by page.
@@ -110,8 +114,19 @@ impl UsageStore {
                 ),
         )
         .await?;
+        let anomalies = count(
+            self.client
+                .query()
+                .table_name(self.rollups_table()?)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(anomaly_pk(user)))
+                .expression_attribute_values(":p", s(ANOMALY_PREFIX)),
+        )
+        .await?;
         let owner = Scope::User(user.clone());
         Ok(UsageInventory {
+            anomalies,
             events,
             rollup_items,
             budgets: self.budgets(&owner, true).await?.budgets.len() as u64,
@@ -271,10 +286,20 @@ impl UsageStore {
         Ok(actions)
     }
 
-    /// Deletes the user's totals partition — alert history first, then the budgets, the rules
-    /// and the rule registry entry, and last the totals item, which ends the erase.
+    /// Deletes the user's anomalies and quieted drivers, then their totals partition — alert
+    /// history, budgets, rules and the rule registry entry, and last the totals item, which
+    /// ends the erase.
     pub async fn erase_totals(&self, user: &UserId, limit: usize) -> Result<Step, StoreError> {
         let table = self.rollups_table()?.to_owned();
+        let anomalies = Table::new(self.client.clone(), &table);
+        let (keys, more) = anomalies.sort_keys(anomaly_pk(user), limit).await?;
+        anomalies.delete_items(&anomaly_pk(user), &keys).await?;
+        if more || keys.len() >= limit {
+            return Ok(Step {
+                removed: keys.len() as u64,
+                done: false,
+            });
+        }
         let pk = user_totals_pk(user.as_str());
         let out = self
             .client

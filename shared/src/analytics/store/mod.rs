@@ -14,6 +14,7 @@
 
 mod alert_history;
 mod alert_rules;
+mod anomalies;
 mod budgets;
 mod credit_alert;
 pub mod erase;

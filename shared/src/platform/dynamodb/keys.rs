@@ -157,3 +157,24 @@ pub fn alert_history_sk(at: &chrono::DateTime<chrono::Utc>, what: &str) -> Strin
 }
 
 pub const ALERT_PREFIX: &str = "ALERT#";
+
+/// RollupsTable: a user's anomalies (`A#<id>`, ids start with their hour so they sort by time)
+/// and the drivers their "expected" verdicts quiet (`QUIET#<metric>#<driver>`).
+pub fn anomaly_pk(user: &UserId) -> String {
+    format!("USER#{user}#ANOMALY")
+}
+
+/// RollupsTable: the platform's system-wide anomalies and quiet drivers, as [`anomaly_pk`].
+pub const SYSTEM_ANOMALY_PK: &str = "SYSTEM#ANOMALY";
+
+pub const ANOMALY_PREFIX: &str = "A#";
+
+pub fn anomaly_sk(id: &str) -> String {
+    format!("{ANOMALY_PREFIX}{id}")
+}
+
+pub const QUIET_PREFIX: &str = "QUIET#";
+
+pub fn quiet_sk(metric: &str, driver_key: &str) -> String {
+    format!("{QUIET_PREFIX}{metric}#{driver_key}")
+}
