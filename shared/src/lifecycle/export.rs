@@ -149,9 +149,7 @@ pub async fn document(app: &App, user: &UserId) -> Result<Value, ApiError> {
         .budgets;
     let rules = usage.alert_rules(user, false).await?.rules;
     // Anomalies are kept for the retention period and bounded by it: all of them, here.
-    let anomalies = usage
-        .anomalies(&Scope::User(user.clone()), 10_000)
-        .await?;
+    let anomalies = usage.anomalies(&Scope::User(user.clone()), 10_000).await?;
     Ok(json!({
         "user_id": user.as_str(),
         "generated_at": timestamp(Utc::now()),
