@@ -185,6 +185,35 @@ impl LocalStack {
         for api in &template.apis {
             resolver.refs.insert(api.logical_id.clone(), "local".into());
         }
+        // The configuration set every email names (bounces and complaints come back through it
+        // on AWS; moto only needs it to exist).
+        for (id, name) in &template.ses_configuration_sets {
+            let name = resolver.resolve(name)?;
+            let existing = clients
+                .ses
+                .list_configuration_sets()
+                .send()
+                .await
+                .context("listing SES configuration sets")?;
+            if !existing
+                .configuration_sets()
+                .iter()
+                .any(|c| c.name() == name)
+            {
+                let set = aws_sdk_ses::types::ConfigurationSet::builder()
+                    .name(&name)
+                    .build()
+                    .context("configuration set")?;
+                clients
+                    .ses
+                    .create_configuration_set()
+                    .configuration_set(set)
+                    .send()
+                    .await
+                    .with_context(|| format!("creating SES configuration set {name}"))?;
+            }
+            resolver.refs.insert(id.clone(), name);
+        }
         // SES sends only from verified identities; verify the configured sender, as an
         // operator does once per deployment.
         if let Some(sender) = resolver

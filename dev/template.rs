@@ -13,6 +13,8 @@ pub const FUNCTION_SELECTOR: &str = "MB_FUNCTION";
 /// The parts of the template the local stack uses.
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// SES configuration sets: (logical id, `Name` as written).
+    pub ses_configuration_sets: Vec<(String, Value)>,
     pub parameters: BTreeMap<String, Option<String>>,
     pub globals_env: BTreeMap<String, Value>,
     /// `Conditions`, for `!If` in environments.
@@ -116,6 +118,7 @@ impl Template {
             .and_then(Value::as_mapping)
             .ok_or_else(|| anyhow!("template has no Resources"))?;
         let (mut tables, mut queues, mut functions, mut apis) = (vec![], vec![], vec![], vec![]);
+        let mut ses_configuration_sets = vec![];
         for (id, resource) in resources {
             let id = key(id)?;
             let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
@@ -129,6 +132,13 @@ impl Template {
                 Some("AWS::Serverless::Function") => {
                     functions.push(parse_function(&id, &props).with_context(|| id.clone())?)
                 }
+                Some("AWS::SES::ConfigurationSet") => ses_configuration_sets.push((
+                    id.clone(),
+                    props
+                        .get("Name")
+                        .cloned()
+                        .unwrap_or(Value::String(id.clone())),
+                )),
                 Some("AWS::Serverless::Api") => apis.push(Api {
                     logical_id: id.clone(),
                     stage: props
@@ -159,6 +169,7 @@ impl Template {
             queues,
             functions,
             apis,
+            ses_configuration_sets,
         })
     }
 
@@ -442,6 +453,9 @@ impl Resolver {
                 format!("{}.Arn", q.logical_id),
                 format!("arn:aws:sqs:us-east-1:123456789012:{}", q.logical_id),
             );
+        }
+        for (id, _) in &template.ses_configuration_sets {
+            r.refs.insert(id.clone(), format!("{id}-local"));
         }
         r
     }

@@ -113,6 +113,10 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ),
     ("email-sender", Handler::Sqs(email::sender::email_sender)),
     (
+        "email-feedback",
+        Handler::Sqs(email::feedback::email_feedback),
+    ),
+    (
         "notification-expiry",
         Handler::Stream(crate::notifications::expiry::expiry),
     ),

@@ -11,6 +11,7 @@ mod budgets;
 mod build;
 mod data_lifecycle;
 mod email_delivery;
+mod email_feedback;
 mod forecast;
 mod identity;
 mod ingest;

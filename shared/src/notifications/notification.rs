@@ -82,6 +82,14 @@ impl Notification {
 }
 
 /// RFC 3339, UTC, milliseconds: the one timestamp format of the API.
+/// Serializes a time as [`timestamp`] writes it.
+pub fn serialize_timestamp<S: serde::Serializer>(
+    t: &DateTime<Utc>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&timestamp(*t))
+}
+
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

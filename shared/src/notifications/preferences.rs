@@ -120,6 +120,20 @@ pub struct Preferences {
     /// The user's own low-credit threshold; `None` follows the deployment's default.
     pub low_credit_threshold: Option<i64>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Email is paused: the address bounced for good or its owner marked our email as spam.
+    /// Setting another address (or the same one again) lifts it.
+    pub email_suppressed: Option<Suppression>,
+}
+
+/// Why and since when email to an address is paused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Suppression {
+    pub email_address: String,
+    /// `bounce` or `complaint`.
+    pub reason: String,
+    pub detail: String,
+    #[serde(serialize_with = "crate::notifications::notification::serialize_timestamp")]
+    pub at: DateTime<Utc>,
 }
 
 impl Preferences {
@@ -136,11 +150,20 @@ impl Preferences {
         self.switches(channel).allows(kind)
     }
 
-    /// The address to email about a notification of `kind`, if the user wants that email.
+    /// The address to email about a notification of `kind`, if the user wants that email (and
+    /// the address is not suppressed).
     pub fn email_for(&self, kind: NotificationType) -> Option<&EmailAddress> {
         self.email_address
             .as_ref()
             .filter(|_| self.allows(Channel::Email, kind))
+            .filter(|a| !self.is_suppressed(a))
+    }
+
+    /// Whether email to `address` is paused.
+    pub fn is_suppressed(&self, address: &EmailAddress) -> bool {
+        self.email_suppressed
+            .as_ref()
+            .is_some_and(|s| s.email_address == address.as_str())
     }
 
     pub fn view(&self) -> PreferencesView {
@@ -151,6 +174,7 @@ impl Preferences {
             updated_at: self
                 .updated_at
                 .map(crate::notifications::notification::timestamp),
+            email_suppressed: self.email_suppressed.clone(),
         }
     }
 }
@@ -162,6 +186,9 @@ pub struct PreferencesView {
     pub channels: ChannelsView,
     pub low_credit_threshold: Option<i64>,
     pub updated_at: Option<String>,
+    /// Present while email is paused for the address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_suppressed: Option<Suppression>,
 }
 
 /// `{"in_app": {...}, "email": {...}, "webhook": {...}}`: the inbox is always on, and shown so

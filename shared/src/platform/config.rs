@@ -78,6 +78,8 @@ pub struct Resources {
     /// The erase work queue (users being erased, a step at a time) and its dead-letter queue.
     pub erase_queue_url: Option<String>,
     pub erase_dlq_url: Option<String>,
+    /// Where a bounce or complaint report that cannot be read goes at once.
+    pub email_feedback_dlq_url: Option<String>,
     /// Where the hourly anomaly run puts its groups of users for the workers, and where a
     /// malformed group goes at once.
     pub anomaly_scan_queue_url: Option<String>,
@@ -91,6 +93,9 @@ pub struct NotificationSettings {
     /// SES `Source` of every email; a verified identity.
     pub email_sender: Option<String>,
     pub email_reply_to: Option<String>,
+    /// The SES configuration set every email is sent with: it publishes bounces and
+    /// complaints to `EmailFeedbackQueue`.
+    pub email_configuration_set: Option<String>,
     /// Local development only: let webhooks reach loopback and private addresses (and plain
     /// `http://`), so a receiver on 127.0.0.1 works. Metadata addresses stay refused.
     pub webhook_allow_private_targets: bool,
@@ -182,6 +187,7 @@ impl Config {
         let notifications = NotificationSettings {
             email_sender: get("EMAIL_SENDER"),
             email_reply_to: get("EMAIL_REPLY_TO"),
+            email_configuration_set: get("EMAIL_CONFIGURATION_SET"),
             webhook_allow_private_targets: parse_bool(
                 get("WEBHOOK_ALLOW_PRIVATE_TARGETS"),
                 "WEBHOOK_ALLOW_PRIVATE_TARGETS",
@@ -249,6 +255,7 @@ impl Config {
                 alert_rules_dlq_url: get("ALERT_RULES_DLQ_URL"),
                 erase_queue_url: get("ERASE_QUEUE_URL"),
                 erase_dlq_url: get("ERASE_DLQ_URL"),
+                email_feedback_dlq_url: get("EMAIL_FEEDBACK_DLQ_URL"),
                 anomaly_scan_queue_url: get("ANOMALY_SCAN_QUEUE_URL"),
                 anomaly_scan_dlq_url: get("ANOMALY_SCAN_DLQ_URL"),
             },

@@ -44,6 +44,29 @@ pub(crate) async fn enqueue(
             let Some(to) = &prefs.email_address else {
                 return Ok(());
             };
+            if prefs.is_suppressed(to) {
+                // Not attempted: the address bounced for good or complained. Logged, so the
+                // delivery log says why no email went out.
+                let attempt = crate::notifications::delivery::Attempt {
+                    notification_id: uuid::Uuid::parse_str(&view.id).context("notification id")?,
+                    channel: Channel::Email,
+                    target: to.to_string(),
+                    endpoint_id: None,
+                    attempt: 0,
+                    status: crate::notifications::delivery::AttemptStatus::Skipped,
+                    http_status: None,
+                    error: Some(
+                        "email to this address is paused after a bounce or complaint".into(),
+                    ),
+                    at: chrono::Utc::now(),
+                };
+                accounts
+                    .record_attempt(user, &attempt, crate::notifications::store::expires_at(app))
+                    .await
+                    .context("logging the skipped email")?;
+                tracing::info!(user = %user, "email skipped: the address is suppressed");
+                return Ok(());
+            }
             let queue = require(&app.config().resources.email_queue_url, "EMAIL_QUEUE_URL")?;
             let message = EmailMessage {
                 to: to.to_string(),

@@ -1,6 +1,7 @@
 //! The email of a notification: subject, plain-text body and an HTML body into which every
 //! piece of the notification is escaped.
 
+pub mod feedback;
 pub mod sender;
 
 use crate::notifications::notification::NotificationView;

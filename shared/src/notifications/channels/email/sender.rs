@@ -112,6 +112,8 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         .destination(Destination::builder().to_addresses(&msg.to).build())
         .message(message)
         .set_reply_to_addresses(settings.email_reply_to.clone().map(|r| vec![r]))
+        .set_configuration_set_name(settings.email_configuration_set.clone())
+        .set_tags(Some(email::feedback::tags(&user, &id)?))
         .send()
         .await;
     let mut attempt = Attempt {

@@ -1,6 +1,7 @@
 //! A user's notification preferences: one item, updated field by field.
 
 use super::*;
+use crate::notifications::preferences::Suppression;
 
 impl Accounts {
     pub async fn preferences(&self, user: &UserId) -> Result<Preferences, StoreError> {
@@ -32,7 +33,44 @@ impl Accounts {
         }
         p.low_credit_threshold = item.opt_int("low_credit_threshold")?;
         p.updated_at = item.opt_time("updated_at")?;
+        if let Some(address) = item.opt_string("suppressed_address")? {
+            p.email_suppressed = Some(Suppression {
+                email_address: address.to_owned(),
+                reason: item.string("suppressed_reason")?.to_owned(),
+                detail: item
+                    .opt_string("suppressed_detail")?
+                    .unwrap_or("")
+                    .to_owned(),
+                at: item.time("suppressed_at")?,
+            });
+        }
         Ok(p)
+    }
+
+    /// Pauses email to `address` if it is still the user's address; `true` when this call
+    /// paused it (a repeated bounce report changes nothing).
+    pub async fn suppress_email(
+        &self,
+        user: &UserId,
+        s_: &Suppression,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .table
+            .update(user_partition(user), PREFS_SK)
+            .update_expression(
+                "SET suppressed_address = :a, suppressed_reason = :r, suppressed_detail = :d, \
+                 suppressed_at = :t",
+            )
+            .condition_expression(
+                "email_address = :a AND (attribute_not_exists(suppressed_address) OR suppressed_address <> :a)",
+            )
+            .expression_attribute_values(":a", s(&s_.email_address))
+            .expression_attribute_values(":r", s(&s_.reason))
+            .expression_attribute_values(":d", s(&s_.detail))
+            .expression_attribute_values(":t", time(s_.at))
+            .send()
+            .await;
+        Ok(conditional("UpdateItem suppress email", result)?.is_some())
     }
 
     /// Applies `update` in one write (concurrent updates of different fields both stick) and
@@ -56,6 +94,18 @@ impl Accounts {
                 names.insert("#email".into(), "email_address".into());
                 values.insert(":email".into(), s(address.as_str()));
                 sets.push("#email = :email".into());
+            }
+        }
+        // Setting the address, to another or the same one, lifts a suppression: the user says
+        // it works now.
+        if update.email_address.is_some() {
+            for attr in [
+                "suppressed_address",
+                "suppressed_reason",
+                "suppressed_detail",
+                "suppressed_at",
+            ] {
+                removes.push(attr.to_owned());
             }
         }
         match update.low_credit_threshold {
