@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod envfiles;
 pub mod local_api;
+pub mod mailbox;
 pub mod poller;
 pub mod receiver;
 pub mod scheduler;

@@ -137,6 +137,11 @@ async fn run() -> Result<()> {
     args.params
         .entry("CursorSecret".into())
         .or_insert_with(|| DEV_CURSOR_SECRET.into());
+    if args.command == "serve" {
+        args.params
+            .entry("PublicApiUrl".into())
+            .or_insert_with(|| format!("http://127.0.0.1:{}/prod", args.port));
+    }
     for (name, value) in DEV_NOTIFICATION_PARAMS {
         args.params
             .entry((*name).into())
@@ -344,29 +349,20 @@ async fn print_webhooks(receiver: Receiver) {
     }
 }
 
-/// The emails moto's SES accepted: recipient, subject, body.
+/// The emails moto's SES accepted: recipient, subject, unsubscribe link, body.
 async fn print_emails(endpoints: &Endpoints) -> Result<()> {
-    let url = format!("{}/moto-api/data.json", endpoints.ses.trim_end_matches('/'));
-    let text = reqwest::get(&url)
-        .await
-        .with_context(|| format!("reading {url} (is moto running?)"))?
-        .text()
-        .await?;
-    let data: serde_json::Value = serde_json::from_str(&text).context("moto's data.json")?;
-    let messages = data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if messages.is_empty() {
+    let emails = meterbell_dev::mailbox::emails(&endpoints.ses).await?;
+    if emails.is_empty() {
         println!("no emails yet");
     }
-    for m in messages {
+    for m in emails {
         println!(
-            "to {} from {}\n  subject: {}\n  {}\n",
-            m["destinations"]["ToAddresses"],
-            m["source"].as_str().unwrap_or("?"),
-            m["subject"].as_str().unwrap_or("?"),
-            m["body"].as_str().unwrap_or("").replace('\n', "\n  ")
+            "to {:?} from {}\n  subject: {}\n  unsubscribe: {}\n  {}\n",
+            m.to,
+            m.source,
+            m.subject,
+            m.header("List-Unsubscribe").unwrap_or("-"),
+            m.text.replace('\n', "\n  ")
         );
     }
     Ok(())

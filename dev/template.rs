@@ -457,6 +457,9 @@ impl Resolver {
         for (id, _) in &template.ses_configuration_sets {
             r.refs.insert(id.clone(), format!("{id}-local"));
         }
+        for api in &template.apis {
+            r.refs.insert(api.logical_id.clone(), "offline".into());
+        }
         r
     }
 

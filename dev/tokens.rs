@@ -16,6 +16,8 @@ pub const DEV_NOTIFICATION_PARAMS: &[(&str, &str)] = &[
     ("EmailSender", DEV_EMAIL_SENDER),
     ("EmailReplyTo", "support@meterbell.example"),
     ("WebhookAllowPrivateTargets", "true"),
+    // The local API (make dev replaces the port with the one it serves on).
+    ("PublicApiUrl", "http://127.0.0.1:3000/prod"),
 ];
 
 pub const DEV_EMAIL_SENDER: &str = "notifications@meterbell.example";

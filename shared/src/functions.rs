@@ -6,7 +6,7 @@ use crate::analytics::routes::{self as analytics, alerts, anomalies, budgets, fo
 use crate::lifecycle;
 use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
-use crate::notifications::routes::{inbox, preferences, webhooks};
+use crate::notifications::routes::{inbox, preferences, unsubscribe, webhooks};
 use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler, StreamHandler};
 use crate::seam::alert_rules;
 use crate::seam::anomalies as seam_anomalies;
@@ -97,6 +97,8 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("notification-deliveries", Handler::Http(inbox::deliveries)),
     ("preferences-get", Handler::Http(preferences::get)),
     ("preferences-put", Handler::Http(preferences::put)),
+    ("unsubscribe-confirm", Handler::Http(unsubscribe::confirm)),
+    ("unsubscribe", Handler::Http(unsubscribe::unsubscribe)),
     ("webhooks-create", Handler::Http(webhooks::create)),
     ("webhooks-list", Handler::Http(webhooks::list)),
     ("webhook-delete", Handler::Http(webhooks::delete)),

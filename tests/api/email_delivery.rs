@@ -205,3 +205,75 @@ fn email_sender(stack: &LocalStack, q: &Queues) -> Consumer {
         app_for(stack, "EmailSenderFunction", q, &[]),
     )
 }
+
+#[tokio::test]
+async fn every_email_offers_one_click_unsubscribe_from_its_type_and_a_get_changes_nothing() {
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let q = queues(stack, 3).await;
+    let (u, address) = with_address(&api, "unsub").await;
+    let job = json!({"job_id": format!("unsub-{u}"), "user_id": u, "type": "info",
+        "title": "Weekly news", "message": "hello"});
+    send(stack, &q.jobs, &job.to_string()).await;
+    drain(stack, &pipeline(stack, &q, &[]), Duration::from_secs(30)).await;
+    let mail = &crate::helpers::mails_to(&address).await[0];
+    assert_eq!(
+        mail.header("List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let link = mail.header("List-Unsubscribe").unwrap();
+    let token = link
+        .trim_matches(|c| c == '<' || c == '>')
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let path = format!("/unsubscribe?token={token}");
+
+    let page = api.anonymous().get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text.contains("Unsubscribe from info emails"),
+        "{}",
+        page.text
+    );
+    assert!(page
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("content-security-policy")
+            && v.contains("default-src 'none'")));
+    assert_eq!(
+        email_info(&api, &u).await,
+        json!(true),
+        "a GET changes nothing"
+    );
+    let done = api
+        .anonymous()
+        .with_header("content-type", "application/x-www-form-urlencoded")
+        .send("POST", &path, Some("List-Unsubscribe=One-Click"))
+        .await;
+    assert_eq!(done.status, 200);
+    assert_eq!(email_info(&api, &u).await, json!(false));
+    let prefs = api.as_user(&u).preferences("").await;
+    assert_eq!(
+        prefs.json["channels"]["email"]["warning"],
+        json!(true),
+        "other types stay"
+    );
+
+    let forged = api
+        .anonymous()
+        .send(
+            "POST",
+            &format!("{path}x"),
+            Some("List-Unsubscribe=One-Click"),
+        )
+        .await;
+    assert_eq!(forged.status, 400);
+    assert_eq!(forged.json["error"]["field"], "token");
+}
+
+/// The user's switch of `info` emails.
+async fn email_info(api: &TestApi, u: &str) -> serde_json::Value {
+    api.as_user(u).preferences("").await.json["channels"]["email"]["info"].clone()
+}

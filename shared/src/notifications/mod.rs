@@ -11,3 +11,4 @@ pub mod notification;
 pub mod preferences;
 pub mod routes;
 pub mod store;
+pub mod unsubscribe;

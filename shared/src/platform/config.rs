@@ -96,6 +96,8 @@ pub struct NotificationSettings {
     /// The SES configuration set every email is sent with: it publishes bounces and
     /// complaints to `EmailFeedbackQueue`.
     pub email_configuration_set: Option<String>,
+    /// The API's public base URL (`https://.../prod`): the unsubscribe links point there.
+    pub public_api_url: Option<String>,
     /// Local development only: let webhooks reach loopback and private addresses (and plain
     /// `http://`), so a receiver on 127.0.0.1 works. Metadata addresses stay refused.
     pub webhook_allow_private_targets: bool,
@@ -188,6 +190,7 @@ impl Config {
             email_sender: get("EMAIL_SENDER"),
             email_reply_to: get("EMAIL_REPLY_TO"),
             email_configuration_set: get("EMAIL_CONFIGURATION_SET"),
+            public_api_url: get("PUBLIC_API_URL"),
             webhook_allow_private_targets: parse_bool(
                 get("WEBHOOK_ALLOW_PRIVATE_TARGETS"),
                 "WEBHOOK_ALLOW_PRIVATE_TARGETS",

@@ -209,6 +209,25 @@ pub fn json<T: Serialize>(
     ))
 }
 
+/// A small HTML page of our own (no script, no outside resources), under a strict
+/// Content-Security-Policy that allows its inline style and its form posting back here only.
+pub fn html(app: &App, status: StatusCode, page: String) -> HttpResponse {
+    let mut response = with_common_headers(
+        app,
+        Response::new(Body::Text(page)),
+        status,
+        "text/html; charset=utf-8",
+    );
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    response
+}
+
 /// 204 No Content.
 pub fn no_content(app: &App) -> HttpResponse {
     let mut response = Response::new(Body::Empty);

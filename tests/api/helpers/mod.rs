@@ -16,5 +16,5 @@ pub use queues::{
     app_for, app_with_ses, consumer, count, drain, pipeline, queue_pair, queues, send, take_all,
     Queues,
 };
-pub use ses::emails_to;
+pub use ses::{emails_to, mails_to};
 pub use stores::{accounts, notifications, seed_inbox, uid};

@@ -2,6 +2,7 @@
 
 pub mod inbox;
 pub mod preferences;
+pub mod unsubscribe;
 pub mod webhooks;
 
 use lambda_http::Request;

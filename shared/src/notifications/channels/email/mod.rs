@@ -2,6 +2,7 @@
 //! piece of the notification is escaped.
 
 pub mod feedback;
+pub mod mime;
 pub mod sender;
 
 use crate::notifications::notification::NotificationView;

@@ -1,5 +1,6 @@
-//! `email-sender`, the consumer of `EmailQueue`: one SES `SendEmail` per message, with a text
-//! and an HTML body, the configured sender and reply-to. Every attempt is logged for
+//! `email-sender`, the consumer of `EmailQueue`: one SES `SendRawEmail` per message, with a text
+//! and an HTML body, the configured sender and reply-to, and RFC 8058 one-click unsubscribe
+//! headers for the notification's type. Every attempt is logged for
 //! `GET notifications/{id}/deliveries`.
 //!
 //! Permanent failures (the message is rejected, the sender is not verified, the recipient is
@@ -12,16 +13,18 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_ses::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ses::operation::send_email::SendEmailError;
-use aws_sdk_ses::types::{Body, Content, Destination, Message};
+use aws_sdk_ses::operation::send_raw_email::SendRawEmailError;
+use aws_sdk_ses::primitives::Blob;
+use aws_sdk_ses::types::RawMessage;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::notifications::channels::email;
+use crate::notifications::channels::email::{self, mime};
 use crate::notifications::channels::Channel;
 use crate::notifications::delivery::{Attempt, AttemptStatus, EmailMessage};
 use crate::notifications::store;
 use crate::notifications::store::accounts::Claim;
+use crate::notifications::unsubscribe;
 use crate::platform::app::App;
 use crate::platform::config::require;
 use crate::platform::domain::UserId;
@@ -49,7 +52,7 @@ pub enum SesFailure {
 }
 
 /// Sorts an SES error into permanent and transient, with the text recorded for it.
-pub fn classify<R: std::fmt::Debug>(err: &SdkError<SendEmailError, R>) -> SesFailure {
+pub fn classify<R: std::fmt::Debug>(err: &SdkError<SendRawEmailError, R>) -> SesFailure {
     match err {
         SdkError::ServiceError(e) => {
             let code = e.err().code().unwrap_or("Unknown");
@@ -57,7 +60,8 @@ pub fn classify<R: std::fmt::Debug>(err: &SdkError<SendEmailError, R>) -> SesFai
                 Some(m) => format!("{code}: {m}"),
                 None => code.to_owned(),
             };
-            if PERMANENT.contains(&code) || matches!(e.err(), SendEmailError::MessageRejected(_)) {
+            if PERMANENT.contains(&code) || matches!(e.err(), SendRawEmailError::MessageRejected(_))
+            {
                 SesFailure::Permanent(text)
             } else {
                 SesFailure::Transient(text)
@@ -94,24 +98,29 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         Claim::Busy => return Err(anyhow!("another copy of this email is being sent")),
     }
     let rendered = email::render(&msg.notification);
-    let utf8 = |text: String| Content::builder().data(text).charset("UTF-8").build();
-    let message = Message::builder()
-        .subject(utf8(rendered.subject)?)
-        .body(
-            Body::builder()
-                .text(utf8(rendered.text)?)
-                .html(utf8(rendered.html)?)
-                .build(),
-        )
-        .build();
+    // One-click unsubscribe from this type of email, where the deployment knows its URL.
+    let unsubscribe = settings.public_api_url.as_deref().and_then(|base| {
+        unsubscribe::token(&app.config().cursor_secret, &user, msg.notification.kind)
+            .map(|t| unsubscribe::link(base, &t))
+    });
+    let boundary = format!("meterbell-{}", Uuid::now_v7().simple());
+    let raw = mime::render(&mime::Mail {
+        from: sender,
+        to: &msg.to,
+        reply_to: settings.email_reply_to.as_deref(),
+        subject: &rendered.subject,
+        text: &rendered.text,
+        html: &rendered.html,
+        unsubscribe: unsubscribe.as_deref(),
+        boundary: &boundary,
+    });
     let result = app
         .ses()
         .await
-        .send_email()
+        .send_raw_email()
         .source(sender)
-        .destination(Destination::builder().to_addresses(&msg.to).build())
-        .message(message)
-        .set_reply_to_addresses(settings.email_reply_to.clone().map(|r| vec![r]))
+        .destinations(&msg.to)
+        .raw_message(RawMessage::builder().data(Blob::new(raw)).build()?)
         .set_configuration_set_name(settings.email_configuration_set.clone())
         .set_tags(Some(email::feedback::tags(&user, &id)?))
         .send()
