@@ -26,6 +26,7 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("usage-ingest", Handler::Http(ingest::post_usage_events)),
     ("usage-consumer", Handler::Sqs(consumer::usage_consumer)),
     ("analytics-summary", Handler::Http(analytics::summary)),
+    ("analytics-report", Handler::Http(analytics::report::report)),
     (
         "analytics-time-series",
         Handler::Http(analytics::time_series),

@@ -24,6 +24,7 @@ mod notification_settings;
 mod notifications_counting;
 mod notifications_inbox;
 mod queue_poller;
+mod report;
 mod secrets;
 mod template;
 mod unread_count;

@@ -13,6 +13,7 @@ pub mod histogram;
 pub mod ingest;
 pub mod money;
 pub mod period;
+pub mod report;
 pub mod rollup;
 pub mod routes;
 pub mod store;

@@ -169,7 +169,8 @@ impl Period {
         Ok(period)
     }
 
-    fn check_alignment(&self) -> Result<(), ApiError> {
+    /// Every local day of the period starts and ends on a whole hour (else a 400 naming `tz`).
+    pub(crate) fn check_alignment(&self) -> Result<(), ApiError> {
         for bucket in self.buckets(Granularity::Day) {
             if !whole_hour(&bucket.start) || !whole_hour(&bucket.end) {
                 return Err(ApiError::invalid(

@@ -11,6 +11,7 @@ mod export;
 pub mod forecast;
 pub mod ingest;
 mod performance;
+pub mod report;
 mod series;
 mod summary;
 

@@ -1,0 +1,508 @@
+//! `GET analytics/report?period=month&month=2026-10` (or `period=week&week=2026-W43`): one
+//! period's usage against the one before — totals, success rate, cost per request, the change,
+//! the daily pattern and peak hour, the top drivers, performance per endpoint, budget status,
+//! anomalies and recommendations computed from the data — as JSON, CSV or a printable HTML page
+//! (`format`). Reads the two periods' rollups: flat in events.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+
+use super::*;
+use crate::analytics::period::local_midnight;
+use crate::analytics::report::{recommendations, Recommendation};
+use crate::analytics::zone::Zone;
+use crate::platform::http::html;
+
+/// Which period a report covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Month,
+    Week,
+}
+
+struct Span {
+    kind: Kind,
+    label: String,
+    period: Period,
+    previous: Period,
+}
+
+fn period_between(start: NaiveDate, end: NaiveDate, tz: &Zone) -> Result<Period, ApiError> {
+    let p = Period {
+        start: local_midnight(tz, start),
+        end: local_midnight(tz, end),
+        tz: tz.clone(),
+        days: (end - start).num_days(),
+    };
+    p.check_alignment()?;
+    Ok(p)
+}
+
+fn span(params: &Params, now: DateTime<Utc>) -> Result<Span, ApiError> {
+    let tz = match params.get("tz") {
+        None => Zone::utc(),
+        Some(name) => Zone::parse(name).ok_or_else(|| {
+            ApiError::invalid(
+                "tz",
+                format!("tz must be an IANA time zone such as Europe/Paris, not {name:?}"),
+            )
+        })?,
+    };
+    let today = tz.local(now).date_naive();
+    let kind = match params.get("period") {
+        None | Some("month") => Kind::Month,
+        Some("week") => Kind::Week,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "period",
+                format!("period must be month or week, not {other:?}"),
+            ))
+        }
+    };
+    match kind {
+        Kind::Month => {
+            if params.get("week").is_some() {
+                return Err(ApiError::invalid("week", "week goes with period=week"));
+            }
+            let first = match params.get("month") {
+                // The last complete month.
+                None => {
+                    let this = today.with_day(1).unwrap_or(today);
+                    this.checked_sub_months(chrono::Months::new(1))
+                        .unwrap_or(this)
+                }
+                Some(raw) => NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
+                    .ok()
+                    .filter(|_| raw.len() == 7)
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "month",
+                            format!("month must be YYYY-MM with a month 01 to 12, not {raw:?}"),
+                        )
+                    })?,
+            };
+            let next = first
+                .checked_add_months(chrono::Months::new(1))
+                .unwrap_or(first);
+            let before = first
+                .checked_sub_months(chrono::Months::new(1))
+                .unwrap_or(first);
+            Ok(Span {
+                kind,
+                label: first.format("%Y-%m").to_string(),
+                period: period_between(first, next, &tz)?,
+                previous: period_between(before, first, &tz)?,
+            })
+        }
+        Kind::Week => {
+            if params.get("month").is_some() {
+                return Err(ApiError::invalid("month", "month goes with period=month"));
+            }
+            let monday = match params.get("week") {
+                None => {
+                    let this =
+                        today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+                    this - Duration::days(7)
+                }
+                Some(raw) => {
+                    let parsed = raw.split_once("-W").and_then(|(y, w)| {
+                        NaiveDate::from_isoywd_opt(y.parse().ok()?, w.parse().ok()?, Weekday::Mon)
+                    });
+                    parsed.ok_or_else(|| {
+                        ApiError::invalid(
+                            "week",
+                            format!("week must be an ISO week such as 2026-W43, not {raw:?}"),
+                        )
+                    })?
+                }
+            };
+            let iso = monday.iso_week();
+            Ok(Span {
+                kind,
+                label: format!("{}-W{:02}", iso.year(), iso.week()),
+                period: period_between(monday, monday + Duration::days(7), &tz)?,
+                previous: period_between(monday - Duration::days(7), monday, &tz)?,
+            })
+        }
+    }
+}
+
+fn change(now: f64, before: f64) -> Value {
+    if before == 0.0 {
+        Value::Null
+    } else {
+        json!(((now - before) * 1000.0 / before).round() / 10.0)
+    }
+}
+
+fn ratio(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Requests per local hour of day, from the loaded rollup items (hour items by their hour, day
+/// items by the zone's offset on that day).
+fn hours_of_day(items: &BTreeMap<String, Rollup>, tz: &Zone) -> [i64; 24] {
+    let mut out = [0i64; 24];
+    for (key, r) in items {
+        let day = NaiveDate::parse_from_str(&key[..10.min(key.len())], "%Y-%m-%d");
+        let Ok(day) = day else { continue };
+        let noon = day.and_hms_opt(12, 0, 0).map(|t| t.and_utc());
+        let shift = noon.map_or(0, |t| tz.offset(t).local_minus_utc() / 3600);
+        if key.len() > 10 {
+            // An hour item counts in its own hour only.
+            let utc_hour: i32 = key[11..].parse().unwrap_or(0);
+            out[(utc_hour + shift).rem_euclid(24) as usize] += r.total.requests;
+        } else {
+            for (h, n) in &r.hour_of_day {
+                out[(i32::from(*h) + shift).rem_euclid(24) as usize] += n;
+            }
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Driver {
+    name: String,
+    requests: i64,
+    cost_usd: Usd2,
+    share_percent: f64,
+}
+
+fn drivers<'a>(rows: impl Iterator<Item = (String, &'a Counters)>, total: i64) -> Vec<Driver> {
+    let mut out: Vec<Driver> = rows
+        .map(|(name, c)| Driver {
+            name,
+            requests: c.requests,
+            cost_usd: Usd2(c.cost_micros),
+            share_percent: (ratio(c.cost_micros, total) * 1000.0).round() / 10.0,
+        })
+        .collect();
+    out.sort_by(|a, b| b.cost_usd.0.cmp(&a.cost_usd.0).then(a.name.cmp(&b.name)));
+    out.truncate(5);
+    out
+}
+
+http_handler!(
+    /// `GET /api/v1/analytics/report` — `period` (month, week), `month` / `week`, `tz`,
+    /// `format` (json, csv, html); admins may add `user_id`.
+    report => get_report
+);
+
+async fn get_report(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(app, req)?;
+    let params = Params::parse(req, &["period", "month", "week", "tz", "format", "user_id"])?;
+    let user = params.target_user(&caller)?;
+    let format = match params.get("format") {
+        None | Some("json") => "json",
+        Some("csv") => "csv",
+        Some("html") => "html",
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "format",
+                format!("format must be json, csv or html, not {other:?}"),
+            ))
+        }
+    };
+    let span = span(&params, Utc::now())?;
+    let r = &app.config().resources;
+    let read = Read {
+        store: UsageStore::new(
+            app.dynamodb().await.clone(),
+            None,
+            r.rollups_table.as_deref(),
+            app.config().retention_days,
+        ),
+        period: span.period.clone(),
+        params,
+        caller,
+    };
+    let scope = Scope::User(user.clone());
+    let days = span.period.buckets(Granularity::Day);
+    let current = read.load(&scope, &days).await?;
+    let previous = read
+        .load(
+            &scope,
+            &[Bucket {
+                label: String::new(),
+                start: span.previous.start,
+                end: span.previous.end,
+            }],
+        )
+        .await?
+        .total;
+    let body = report_json(&read, &span, &user, &days, &current, &previous).await?;
+    read.log("report");
+    match format {
+        "csv" => {
+            let mut response = json(app, StatusCode::OK, &Value::Null)?;
+            *response.body_mut() = Body::Text(csv_of(&body));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "attachment; filename=\"report_{}.csv\"",
+                span.label
+            )) {
+                headers.insert(header::CONTENT_DISPOSITION, v);
+            }
+            Ok(response)
+        }
+        "html" => Ok(html(app, StatusCode::OK, html_of(&body))),
+        _ => json(app, StatusCode::OK, &body),
+    }
+}
+
+/// The report as JSON: every figure the CSV and HTML forms show.
+async fn report_json(
+    read: &Read,
+    span: &Span,
+    user: &UserId,
+    days: &[Bucket],
+    current: &Loaded,
+    previous: &Rollup,
+) -> Result<Value, ApiError> {
+    let t = &current.total.total;
+    let p = &previous.total;
+    let label = match span.kind {
+        Kind::Month => "last month",
+        Kind::Week => "last week",
+    };
+    let recs: Vec<Recommendation> = recommendations(&current.total, previous, label);
+    let hours = hours_of_day(&current.items, &span.period.tz);
+    let peak_hour = hours
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .max_by_key(|(h, n)| (**n, std::cmp::Reverse(*h)))
+        .map(|(h, _)| h);
+    let daily: Vec<Value> = days
+        .iter()
+        .zip(&current.per_bucket)
+        .map(|(b, r)| {
+            json!({"date": b.label, "requests": r.total.requests, "errors": r.total.errors,
+                "cost_usd": Usd2(r.total.cost_micros)})
+        })
+        .collect();
+    let total_cost = current.total.total.cost_micros;
+    let performance: Vec<DimensionRow> = current
+        .total
+        .endpoints
+        .iter()
+        .map(|(e, c)| {
+            dimension_row(
+                None,
+                Some(e.clone()),
+                c,
+                current.total.endpoint_latency.get(e),
+            )
+        })
+        .collect();
+    // Budgets of the report's kind of period, against the report period's spend.
+    let owner = Scope::User(user.clone());
+    let budgets: Vec<Value> = read
+        .store
+        .budgets(&owner, false)
+        .await?
+        .budgets
+        .iter()
+        .filter(|b| {
+            matches!(
+                (b.period, span.kind),
+                (crate::analytics::budget::BudgetPeriod::Month, Kind::Month)
+                    | (crate::analytics::budget::BudgetPeriod::Week, Kind::Week)
+            )
+        })
+        .map(|b| {
+            let spent = b.spent(&current.total);
+            json!({"budget_id": b.id, "percent": crate::seam::budgets::percent(spent, b.amount.value()),
+                "spent": spent, "amount": b.amount.value(),
+                "unit": match b.amount { crate::analytics::budget::Amount::UsdMicros(_) => "usd_micros", crate::analytics::budget::Amount::Credits(_) => "credits" }})
+        })
+        .collect();
+    let anomalies: Vec<Value> = read
+        .store
+        .anomalies(&owner, 1_000)
+        .await?
+        .into_iter()
+        .filter(|a| a.window_start >= span.period.start && a.window_start < span.period.end)
+        .map(|a| json!({"id": a.id, "at": a.window_start.to_rfc3339(), "message": a.message}))
+        .collect();
+    Ok(json!({
+        "report": span.label,
+        "period": period_json(&span.period),
+        "previous_period": period_json(&span.previous),
+        "totals": {
+            "requests": t.requests,
+            "errors": t.errors,
+            "success_rate": Fixed(1.0 - ratio(t.errors, t.requests), 4),
+            "cost_usd": Usd2(t.cost_micros),
+            "credits": t.credits,
+            "cost_per_request_usd": Usd4(avg_micros(t.cost_micros, t.requests)),
+            "input_tokens": t.input_tokens,
+            "output_tokens": t.output_tokens,
+        },
+        "change_percent": {
+            "requests": change(t.requests as f64, p.requests as f64),
+            "cost": change(t.cost_micros as f64, p.cost_micros as f64),
+            "cost_per_request": change(ratio(t.cost_micros, t.requests), ratio(p.cost_micros, p.requests)),
+            "error_rate_points": ((ratio(t.errors, t.requests) - ratio(p.errors, p.requests)) * 1000.0).round() / 10.0,
+        },
+        "daily": daily,
+        "peak_hour": peak_hour,
+        "top_models": drivers(current.total.models.iter().map(|((p, m), c)| (model_key(p, m), c)), total_cost),
+        "top_providers": drivers(current.total.providers.iter().map(|(p, c)| (p.clone(), c)), total_cost),
+        "top_endpoints": drivers(current.total.endpoints.iter().map(|(e, c)| (e.clone(), c)), total_cost),
+        "performance": performance,
+        "budgets": budgets,
+        "anomalies": anomalies,
+        "recommendations": recs,
+    }))
+}
+
+/// The report as CSV: one row per figure — section, name, metric, value.
+fn csv_of(body: &Value) -> String {
+    let mut w = csv::Writer::from_writer(vec![]);
+    let mut row = |section: &str, name: &str, metric: &str, value: &Value| {
+        let v = match value {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let _ = w.write_record([section, name, metric, &neutralise(&v)]);
+    };
+    row("report", "", "period", &body["report"]);
+    for section in ["totals", "change_percent"] {
+        if let Some(map) = body[section].as_object() {
+            for (k, v) in map {
+                row(section, "", k, v);
+            }
+        }
+    }
+    for d in body["daily"].as_array().into_iter().flatten() {
+        for metric in ["requests", "errors", "cost_usd"] {
+            row(
+                "daily",
+                d["date"].as_str().unwrap_or(""),
+                metric,
+                &d[metric],
+            );
+        }
+    }
+    for section in ["top_models", "top_providers", "top_endpoints"] {
+        for d in body[section].as_array().into_iter().flatten() {
+            for metric in ["requests", "cost_usd", "share_percent"] {
+                row(
+                    section,
+                    d["name"].as_str().unwrap_or(""),
+                    metric,
+                    &d[metric],
+                );
+            }
+        }
+    }
+    for r in body["recommendations"].as_array().into_iter().flatten() {
+        row(
+            "recommendations",
+            r["kind"].as_str().unwrap_or(""),
+            "text",
+            &r["text"],
+        );
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+fn esc(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "–".into(),
+        other => other.to_string(),
+    };
+    crate::notifications::channels::email::escape_html(&text)
+}
+
+/// The report as a printable page: tables and bars drawn with widths, no script.
+fn html_of(body: &Value) -> String {
+    let mut page = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Usage report {r}</title>\
+         <style>body{{font-family:sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}\
+         table{{border-collapse:collapse;width:100%;margin:1rem 0}}td,th{{border-bottom:1px solid #ddd;\
+         padding:4px 6px;text-align:left}}.bar{{background:#4a7bd0;height:10px}}\
+         @media print{{body{{margin:0}}}}</style></head><body>\n<h1>Usage report {r}</h1>\n",
+        r = esc(&body["report"])
+    );
+    page.push_str("<h2>Totals</h2><table>");
+    for (k, v) in body["totals"].as_object().into_iter().flatten() {
+        page.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(&json!(k)),
+            esc(v)
+        ));
+    }
+    page.push_str("</table><h2>Against the period before (%)</h2><table>");
+    for (k, v) in body["change_percent"].as_object().into_iter().flatten() {
+        page.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(&json!(k)),
+            esc(v)
+        ));
+    }
+    page.push_str("</table><h2>Daily requests</h2><table>");
+    let daily = body["daily"].as_array().cloned().unwrap_or_default();
+    let max = daily
+        .iter()
+        .filter_map(|d| d["requests"].as_i64())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for d in &daily {
+        let n = d["requests"].as_i64().unwrap_or(0);
+        page.push_str(&format!(
+            "<tr><td>{}</td><td style=\"width:70%\"><div class=\"bar\" style=\"width:{}%\"></div></td><td>{n}</td></tr>",
+            esc(&d["date"]),
+            n * 100 / max
+        ));
+    }
+    page.push_str(&format!(
+        "</table><p>Peak hour (local): {}</p>",
+        esc(&body["peak_hour"])
+    ));
+    for (section, title) in [
+        ("top_models", "Top models"),
+        ("top_providers", "Top providers"),
+        ("top_endpoints", "Top endpoints"),
+    ] {
+        page.push_str(&format!(
+            "<h2>{title}</h2><table><tr><th>name</th><th>requests</th><th>cost (USD)</th><th>share %</th></tr>"
+        ));
+        for d in body[section].as_array().into_iter().flatten() {
+            page.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&d["name"]),
+                esc(&d["requests"]),
+                esc(&d["cost_usd"]),
+                esc(&d["share_percent"])
+            ));
+        }
+        page.push_str("</table>");
+    }
+    page.push_str("<h2>Recommendations</h2><ul>");
+    let recs = body["recommendations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if recs.is_empty() {
+        page.push_str("<li>Nothing stands out in this period.</li>");
+    }
+    for r in &recs {
+        page.push_str(&format!("<li>{}</li>", esc(&r["text"])));
+    }
+    page.push_str("</ul></body></html>\n");
+    page
+}
