@@ -7,6 +7,7 @@ use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, webhooks};
 use crate::platform::handler::{HttpHandler, SqsHandler};
+use crate::portal::{openapi, page, tokens};
 
 #[derive(Clone, Copy)]
 pub enum Handler {
@@ -70,6 +71,11 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
         Handler::Sqs(webhook::sender::webhook_sender),
     ),
     // ---- end notifications
+    // ---- portal
+    ("portal-page", Handler::Http(page::page)),
+    ("portal-asset", Handler::Http(page::asset)),
+    ("portal-token", Handler::Http(tokens::mint)),
+    ("openapi-document", Handler::Http(openapi::document)),
 ];
 
 /// The handler of the binary `name`.

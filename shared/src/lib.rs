@@ -11,11 +11,13 @@
 //! - [`seam`]: the one place where the halves meet (a usage event becoming a notification job).
 //! - [`platform`]: configuration, identity, HTTP plumbing and errors, the app, the Lambda runners
 //!   and one toolkit per AWS service.
+//! - [`portal`]: the usage portal page, its short-lived tokens and the OpenAPI document.
 
 pub mod analytics;
 pub mod functions;
 pub mod notifications;
 pub mod platform;
+pub mod portal;
 pub mod seam;
 
 pub use platform::app::App;
