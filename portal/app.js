@@ -73,7 +73,7 @@
 
   // ------------------------------------------------------------------ formatting
   const nf = new Intl.NumberFormat();
-  const usd = (v) => "$" + Number(v).toFixed(Math.abs(v) < 1 && v !== 0 ? 4 : 2);
+  const usd = (v) => "$" + Number(v).toFixed(v !== 0 && Math.abs(v) < 0.01 ? 4 : 2);
   const pct = (v) => (v * 100).toFixed(1) + "%";
   const ms = (v) => (v === null || v === undefined ? "–" : nf.format(Math.round(v)));
   function cell(row, text) {
@@ -276,9 +276,11 @@
       const t = document.createElement("time");
       t.dateTime = n.created_at;
       t.textContent = new Date(n.created_at).toLocaleString() + " · " + n.type;
-      li.append(h, p, t);
-      if (!n.is_read) li.appendChild(button("Mark read", () => markRead(n.id), "Mark “" + n.title + "” read"));
-      li.appendChild(button("Delete", () => removeNotification(n.id), "Delete “" + n.title + "”"));
+      const actions = document.createElement("div");
+      actions.className = "actions";
+      if (!n.is_read) actions.appendChild(button("Mark read", () => markRead(n.id), "Mark “" + n.title + "” read"));
+      actions.appendChild(button("Delete", () => removeNotification(n.id), "Delete “" + n.title + "”"));
+      li.append(h, p, t, actions);
       list.appendChild(li);
     }
     if (!list.children.length) list.appendChild(item("No notifications", []));

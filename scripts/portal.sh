@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The portal's tools and its checks in a real browser and against the OpenAPI document.
+#
+#   scripts/portal.sh install   Debian's chromium (apt-get, when /usr/bin/chromium is missing),
+#                               playwright-core and uplot from npm into .local/npm, schemathesis
+#                               from PyPI into its own venv .local/schemathesis
+#   scripts/portal.sh vendor    copy uPlot's files from .local/npm into portal/vendor (after a
+#                               version change; the copies are committed, so builds need no npm)
+#   scripts/portal.sh check     on running emulators (scripts/env.sh sourced): serve the whole
+#                               API with demo data on MB_TEST_HTTP_PORT (default 3150), run the
+#                               browser tests (portal/tests) and schemathesis, stop the server
+#
+# Every install step is idempotent and pinned.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOCAL="$ROOT/.local"
+PLAYWRIGHT_VERSION=1.65.1
+UPLOT_VERSION=1.6.32
+SCHEMATHESIS_VERSION=4.32.5
+CHROMIUM=${MB_CHROMIUM:-/usr/bin/chromium}
+
+say() { printf 'portal: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+npm_has() { # package version
+  local pkg="$LOCAL/npm/node_modules/$1/package.json"
+  [ -f "$pkg" ] && grep -q "\"version\": \"$2\"" "$pkg"
+}
+
+install() {
+  if [ ! -x "$CHROMIUM" ]; then
+    say "installing Debian's chromium for the browser tests"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
+  if ! npm_has playwright-core "$PLAYWRIGHT_VERSION" || ! npm_has uplot "$UPLOT_VERSION"; then
+    command -v npm >/dev/null 2>&1 || die "npm is needed (apt-get install npm)"
+    say "installing playwright-core@$PLAYWRIGHT_VERSION and uplot@$UPLOT_VERSION into .local/npm"
+    mkdir -p "$LOCAL/npm"
+    (cd "$LOCAL/npm" && npm install --no-audit --no-fund --silent --prefix . \
+      "playwright-core@$PLAYWRIGHT_VERSION" "uplot@$UPLOT_VERSION" >/dev/null)
+  fi
+  local venv="$LOCAL/schemathesis" stamp="$LOCAL/schemathesis/.meterbell-$SCHEMATHESIS_VERSION"
+  if [ ! -f "$stamp" ]; then
+    say "installing schemathesis==$SCHEMATHESIS_VERSION into .local/schemathesis"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+    touch "$stamp"
+  fi
+}
+
+vendor() {
+  install
+  local dist="$LOCAL/npm/node_modules/uplot"
+  cp "$dist/dist/uPlot.iife.min.js" "$dist/dist/uPlot.min.css" "$dist/LICENSE" "$ROOT/portal/vendor/"
+  say "portal/vendor now holds uPlot $UPLOT_VERSION"
+}
+
+check() {
+  install
+  cd "$ROOT"
+  local port=${MB_TEST_HTTP_PORT:-3150}
+  local target=${CARGO_TARGET_DIR:-$ROOT/target}
+  local bin="$target/debug/meterbell-dev"
+  local run="$LOCAL/run/${MB_STACK_NAME:-test}"
+  local shots="$target/portal-screenshots"
+  mkdir -p "$run" "$shots"
+  cargo build --quiet -p meterbell-dev --bin meterbell-dev
+  # The dev stack as `make dev` runs it: demo data, every route, every consumer.
+  setsid "$bin" serve --port "$port" >"$run/portal-serve.log" 2>&1 </dev/null &
+  local pid=$!
+  trap 'kill -TERM -- "-'"$pid"'" 2>/dev/null || true' EXIT
+  local base="http://127.0.0.1:$port/prod"
+  local i
+  for i in $(seq 1 240); do
+    curl -sf -o /dev/null "$base/api/v1/openapi.json" && break
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$run/portal-serve.log" >&2; die "the local API exited during start-up"; }
+    sleep 0.5
+  done
+  curl -sf -o /dev/null "$base/api/v1/openapi.json" || die "the local API did not answer on $base within 120 s"
+
+  local service admin expired status=0
+  service=$("$bin" token --sub portal-tests --role service --ttl 3600)
+  admin=$("$bin" token --sub portal-tests-admin --role admin --ttl 3600)
+  expired=$("$bin" token --sub demo-user --ttl -120)
+
+  say "browser tests (headless $CHROMIUM, screenshots in $shots)"
+  MB_PORTAL_BASE="$base" MB_SERVICE_TOKEN="$service" MB_ADMIN_TOKEN="$admin" \
+    MB_EXPIRED_TOKEN="$expired" MB_SCREENSHOTS="$shots" MB_CHROMIUM="$CHROMIUM" \
+    NODE_PATH="$LOCAL/npm/node_modules" node --test --test-reporter=spec portal/tests/ || status=1
+
+  say "schemathesis: every operation of docs/openapi.json against $base"
+  local fuzz_token
+  fuzz_token=$("$bin" token --sub schemathesis --role admin --role service --ttl 3600)
+  # Bounded: a few examples per operation (MB_FUZZ_EXAMPLES), one worker, no example database.
+  "$LOCAL/schemathesis/bin/st" run docs/openapi.json --url "$base" \
+    -H "Authorization: Bearer $fuzz_token" -n "${MB_FUZZ_EXAMPLES:-20}" --workers 1 \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+    --generation-database none --max-time 240 --no-color --warnings off \
+    && say "schemathesis: passed" || { say "schemathesis: FAILED"; status=1; }
+  return "$status"
+}
+
+case "${1:-}" in
+  install) install ;;
+  vendor) vendor ;;
+  check) check ;;
+  *) echo "usage: $0 install|vendor|check" >&2; exit 2 ;;
+esac
