@@ -230,10 +230,15 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     for route in &router.routes {
         println!("  {:6} {}{}", route.method, base, route.resource);
     }
+    let user_token = mint(secret, DEMO_USER, &[], 86_400)?;
+    // The page takes its token from the URL fragment, which never reaches a server.
     println!(
-        "\nuser token ({DEMO_USER}, 24 h):\n  {}",
-        mint(secret, DEMO_USER, &[], 86_400)?
+        "\nportal ({DEMO_USER}, open in a browser):\n  {base}/portal#token={user_token}\n\
+         admin portal ({DEMO_ADMIN}):\n  {base}/portal#token={}",
+        mint(secret, DEMO_ADMIN, &["admin"], 86_400)?
     );
+    println!("OpenAPI document: {base}/api/v1/openapi.json");
+    println!("\nuser token ({DEMO_USER}, 24 h):\n  {user_token}");
     println!(
         "admin token ({DEMO_ADMIN}, 24 h):\n  {}",
         mint(secret, DEMO_ADMIN, &["admin"], 86_400)?
@@ -259,6 +264,7 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
             stack.queue_url(&queue.logical_id)?
         );
     }
+    println!("\nopen the usage portal ({DEMO_USER}, 90 days of demo usage):\n  {base}/portal#token={user_token}");
     tokio::select! {
         r = local_api::serve(listener, router) => r,
         _ = tokio::signal::ctrl_c() => { eprintln!("stopping"); Ok(()) }

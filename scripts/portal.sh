@@ -6,6 +6,9 @@
 #                               from PyPI into its own venv .local/schemathesis
 #   scripts/portal.sh vendor    copy uPlot's files from .local/npm into portal/vendor (after a
 #                               version change; the copies are committed, so builds need no npm)
+#   scripts/portal.sh bench     page weight; on running emulators, the release build served on
+#                               MB_BENCH_HTTP_PORT (default 3450): first drawn chart, API calls
+#                               per usage page, unread-count polls answered 200 and 304
 #   scripts/portal.sh check     on running emulators (scripts/env.sh sourced): serve the whole
 #                               API with demo data on MB_TEST_HTTP_PORT (default 3150), run the
 #                               browser tests (portal/tests) and schemathesis, stop the server
@@ -59,28 +62,34 @@ vendor() {
   say "portal/vendor now holds uPlot $UPLOT_VERSION"
 }
 
-check() {
-  install
-  cd "$ROOT"
-  local port=${MB_TEST_HTTP_PORT:-3150}
-  local target=${CARGO_TARGET_DIR:-$ROOT/target}
-  local bin="$target/debug/meterbell-dev"
+# serve BIN PORT: the dev stack as `make dev` runs it (demo data, every route, every consumer)
+# in the background until this script exits; sets $base.
+serve() {
+  local bin=$1 port=$2
   local run="$LOCAL/run/${MB_STACK_NAME:-test}"
-  local shots="$target/portal-screenshots"
-  mkdir -p "$run" "$shots"
-  cargo build --quiet -p meterbell-dev --bin meterbell-dev
-  # The dev stack as `make dev` runs it: demo data, every route, every consumer.
+  mkdir -p "$run"
   setsid "$bin" serve --port "$port" >"$run/portal-serve.log" 2>&1 </dev/null &
   local pid=$!
   trap 'kill -TERM -- "-'"$pid"'" 2>/dev/null || true' EXIT
-  local base="http://127.0.0.1:$port/prod"
+  base="http://127.0.0.1:$port/prod"
   local i
   for i in $(seq 1 240); do
-    curl -sf -o /dev/null "$base/api/v1/openapi.json" && break
+    curl -sf -o /dev/null "$base/api/v1/openapi.json" && return 0
     kill -0 "$pid" 2>/dev/null || { tail -n 20 "$run/portal-serve.log" >&2; die "the local API exited during start-up"; }
     sleep 0.5
   done
-  curl -sf -o /dev/null "$base/api/v1/openapi.json" || die "the local API did not answer on $base within 120 s"
+  die "the local API did not answer on $base within 120 s"
+}
+
+check() {
+  install
+  cd "$ROOT"
+  local target=${CARGO_TARGET_DIR:-$ROOT/target}
+  local bin="$target/debug/meterbell-dev"
+  local shots="$target/portal-screenshots"
+  mkdir -p "$shots"
+  cargo build --quiet -p meterbell-dev --bin meterbell-dev
+  serve "$bin" "${MB_TEST_HTTP_PORT:-3150}"
 
   local service admin expired status=0
   service=$("$bin" token --sub portal-tests --role service --ttl 3600)
@@ -105,9 +114,30 @@ check() {
   return "$status"
 }
 
+# bench: page weight, then the browser and polling figures on the release build (make bench).
+bench() {
+  install
+  cd "$ROOT"
+  local f raw=0 gz=0 size zipped
+  printf '%-20s %9s %9s\n' file bytes gzip
+  for f in portal/index.html portal/app.js portal/app.css portal/vendor/uPlot.iife.min.js portal/vendor/uPlot.min.css; do
+    size=$(wc -c <"$f")
+    zipped=$(gzip -9c "$f" | wc -c)
+    raw=$((raw + size))
+    gz=$((gz + zipped))
+    printf '%-20s %9d %9d\n' "$(basename "$f")" "$size" "$zipped"
+  done
+  printf '%-20s %9d %9d\n' "page weight" "$raw" "$gz"
+  local bin="${CARGO_TARGET_DIR:-$ROOT/target}/release/meterbell-dev"
+  serve "$bin" "${MB_BENCH_HTTP_PORT:-3450}"
+  MB_PORTAL_BASE="$base" MB_SERVICE_TOKEN="$("$bin" token --sub portal-bench --role service --ttl 3600)" \
+    MB_CHROMIUM="$CHROMIUM" NODE_PATH="$LOCAL/npm/node_modules" node portal/tests/bench.cjs
+}
+
 case "${1:-}" in
   install) install ;;
   vendor) vendor ;;
   check) check ;;
-  *) echo "usage: $0 install|vendor|check" >&2; exit 2 ;;
+  bench) bench ;;
+  *) echo "usage: $0 install|vendor|check|bench" >&2; exit 2 ;;
 esac

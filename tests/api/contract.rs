@@ -34,8 +34,14 @@ fn every_route_of_the_template_is_in_the_document_and_the_document_names_no_othe
 
     let missing: Vec<_> = routes.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&routes).collect();
-    assert!(missing.is_empty(), "routes missing from docs/openapi.json: {missing:?}");
-    assert!(extra.is_empty(), "docs/openapi.json names routes the template lacks: {extra:?}");
+    assert!(
+        missing.is_empty(),
+        "routes missing from docs/openapi.json: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "docs/openapi.json names routes the template lacks: {extra:?}"
+    );
 }
 
 #[test]
@@ -65,7 +71,11 @@ fn every_operation_declares_its_errors_and_every_protected_one_the_bearer_scheme
 
 #[test]
 fn every_schema_of_the_document_compiles() {
-    for name in document()["components"]["schemas"].as_object().unwrap().keys() {
+    for name in document()["components"]["schemas"]
+        .as_object()
+        .unwrap()
+        .keys()
+    {
         validator(
             &format!("schema {name}"),
             &json!({"$ref": format!("#/components/schemas/{name}")}),

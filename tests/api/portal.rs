@@ -21,10 +21,15 @@ async fn the_page_is_html_with_a_content_security_policy_that_allows_only_its_ow
     let reply = api.get_page("/portal").await;
 
     assert_eq!(reply.status, 200);
-    assert!(header(&reply, "content-type").unwrap().starts_with("text/html"));
+    assert!(header(&reply, "content-type")
+        .unwrap()
+        .starts_with("text/html"));
     let csp = header(&reply, "content-security-policy").unwrap();
     assert!(csp.contains("default-src 'none'"), "{csp}");
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(csp.contains("connect-src 'self'"), "{csp}");
     assert_eq!(header(&reply, "cache-control"), Some("no-store"));
     assert_eq!(header(&reply, "referrer-policy"), Some("no-referrer"));
@@ -45,7 +50,10 @@ async fn the_pages_script_styles_and_chart_library_are_served_from_the_binary() 
         let reply = api.get_page(&format!("/portal/assets/{file}")).await;
 
         assert_eq!(reply.status, 200, "{file}");
-        assert!(header(&reply, "content-type").unwrap().starts_with(kind), "{file}");
+        assert!(
+            header(&reply, "content-type").unwrap().starts_with(kind),
+            "{file}"
+        );
         assert!(!reply.text.is_empty(), "{file}");
         assert_eq!(header(&reply, "x-content-type-options"), Some("nosniff"));
     }
@@ -81,13 +89,16 @@ async fn the_service_mints_a_short_lived_token_that_reads_that_users_data() {
         minted.json["portal_path"].as_str().unwrap(),
         format!("portal#token={token}")
     );
-    let expires = chrono::DateTime::parse_from_rfc3339(minted.json["expires_at"].as_str().unwrap())
-        .unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(minted.json["expires_at"].as_str().unwrap()).unwrap();
     let left = expires.timestamp() - chrono::Utc::now().timestamp();
     assert!((100..=121).contains(&left), "{left} s left");
     let count = api.with_token(token).unread_count("").await;
     assert_eq!(count.status, 200);
-    let other = api.with_token(token).unread_count("user_id=someone-else").await;
+    let other = api
+        .with_token(token)
+        .unread_count("user_id=someone-else")
+        .await;
     assert_eq!(other.status, 403, "a portal token is no admin");
 }
 
@@ -128,8 +139,14 @@ async fn a_lifetime_outside_a_minute_to_an_hour_or_a_bad_user_is_a_400_naming_th
     let api = TestApi::spawn().await;
 
     for (body, field) in [
-        (json!({"user_id": "alice", "ttl_seconds": 59}), "ttl_seconds"),
-        (json!({"user_id": "alice", "ttl_seconds": 3601}), "ttl_seconds"),
+        (
+            json!({"user_id": "alice", "ttl_seconds": 59}),
+            "ttl_seconds",
+        ),
+        (
+            json!({"user_id": "alice", "ttl_seconds": 3601}),
+            "ttl_seconds",
+        ),
         (json!({"user_id": ""}), "user_id"),
         (json!({"user_id": "alice", "extra": 1}), "extra"),
     ] {
@@ -138,6 +155,10 @@ async fn a_lifetime_outside_a_minute_to_an_hour_or_a_bad_user_is_a_400_naming_th
         assert_eq!(reply.status, 400, "{body}: {}", reply.text);
         let named = reply.json["error"]["field"].as_str().unwrap_or("");
         let message = reply.json["error"]["message"].as_str().unwrap_or("");
-        assert!(named == field || message.contains(field), "{body}: {}", reply.text);
+        assert!(
+            named == field || message.contains(field),
+            "{body}: {}",
+            reply.text
+        );
     }
 }

@@ -87,7 +87,10 @@ pub fn check(method: &str, path: &str, status: u16, content_type: Option<&str>, 
     }
     let instance: Value = serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("{method} {template} {status}: body is not JSON: {e}"));
-    let validator = validator(&format!("{method} {template} {status}"), &declared["schema"]);
+    let validator = validator(
+        &format!("{method} {template} {status}"),
+        &declared["schema"],
+    );
     let errors: Vec<String> = validator
         .iter_errors(&instance)
         .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -104,9 +107,9 @@ fn resolve(value: &Value) -> &Value {
     match value.get("$ref").and_then(Value::as_str) {
         Some(reference) => {
             let pointer = reference.trim_start_matches('#');
-            document().pointer(pointer).unwrap_or_else(|| {
-                panic!("docs/openapi.json: {reference} points nowhere")
-            })
+            document()
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("docs/openapi.json: {reference} points nowhere"))
         }
         None => value,
     }

@@ -57,9 +57,10 @@ fn if_none_match(req: &Request, etag: &str) -> bool {
     else {
         return false;
     };
-    value.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
-    })
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 fn not_modified(app: &App, etag: &str) -> HttpResponse {
