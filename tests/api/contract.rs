@@ -146,3 +146,25 @@ async fn the_document_takes_no_query_parameters() {
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json["error"]["field"], "v");
 }
+
+#[test]
+fn an_answer_with_a_field_the_document_lacks_or_an_undeclared_status_fails_the_check() {
+    use crate::helpers::contract::check;
+    let path = "/api/v1/notifications/unread-count";
+    let json = Some("application/json");
+
+    let extra_field = std::panic::catch_unwind(|| {
+        check("GET", path, 200, json, br#"{"unread_count": 1, "x": 2}"#)
+    });
+    let wrong_type =
+        std::panic::catch_unwind(|| check("GET", path, 200, json, br#"{"unread_count": "1"}"#));
+    let undeclared = std::panic::catch_unwind(|| check("GET", path, 201, json, br#"{}"#));
+    let body_on_304 = std::panic::catch_unwind(|| check("GET", path, 304, None, b"{}"));
+
+    assert!(extra_field.is_err());
+    assert!(wrong_type.is_err());
+    assert!(undeclared.is_err());
+    assert!(body_on_304.is_err());
+    check("GET", path, 200, json, br#"{"unread_count": 1}"#);
+    check("GET", path, 304, None, b"");
+}
