@@ -190,6 +190,7 @@ test("at phone width nothing overflows sideways", async () => {
   const token = await mint({ user_id: USER, ttl_seconds: 600 });
   const page = await open(token, { width: 390, height: 844 });
   await page.waitForSelector("#chart canvas");
+  await page.waitForFunction(() => document.querySelector("#endpoints tbody tr") && document.querySelector("#c-requests").textContent !== "–");
 
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
