@@ -34,7 +34,7 @@
   }
   function expired() {
     stopped = true;
-    notice("Your portal link has expired. Go back to the application that sent you here and open the portal again.", "error");
+    notice("Your portal link has expired or is no longer valid. Go back to the application that sent you here and open the portal again.", "error");
     document.body.classList.add("expired");
   }
 
