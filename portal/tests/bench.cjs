@@ -70,7 +70,7 @@ async function poll(token, etag, n) {
 (async () => {
   const token = await mint();
   const { firsts, calls, apiRequests } = await pageFigures(token);
-  console.log(`time to the first drawn chart (navigation start → uPlot drawn, ${LOADS} loads, 30 days, ${firsts.length} runs): p50 ${median(firsts).toFixed(0)} ms, min ${Math.min(...firsts).toFixed(0)} ms, max ${Math.max(...firsts).toFixed(0)} ms`);
+  console.log(`time to the first drawn chart (navigation start → uPlot drawn, 30 days, ${firsts.length} loads): p50 ${median(firsts).toFixed(0)} ms, min ${Math.min(...firsts).toFixed(0)} ms, max ${Math.max(...firsts).toFixed(0)} ms`);
   console.log(`API calls to draw the usage page: ${calls} (summary: cards, providers, models; time-series: chart; performance: endpoints; budgets: budget card; unread-count: badge); requests seen by the browser: ${apiRequests}`);
   const first = await fetch(BASE + "/api/v1/notifications/unread-count", { headers: { Authorization: "Bearer " + token } });
   const etag = first.headers.get("etag");
