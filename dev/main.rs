@@ -209,13 +209,16 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     }
     tokio::spawn(print_webhooks(receiver.clone()));
     let router = Arc::new(Router::from_stack(&stack)?);
+    let secret = &stack.resolver.parameters["JwtSecret"];
+    if args.seed {
+        demo_budget(&router, secret).await?;
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .with_context(|| format!("port {} is taken; choose another with PORT=...", args.port))?;
     for consumer in poller::consumers(&stack)? {
         tokio::spawn(consumer.run(stack.clients.sqs.clone()));
     }
-    let secret = &stack.resolver.parameters["JwtSecret"];
     let base = format!("http://127.0.0.1:{}/{}", args.port, router.stage);
     println!(
         "Meterbell API on {base}  ({} routes, {} queue consumers)",
@@ -269,6 +272,30 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
         r = local_api::serve(listener, router) => r,
         _ = tokio::signal::ctrl_c() => { eprintln!("stopping"); Ok(()) }
     }
+}
+
+/// A monthly budget for the demo user, set through its route as a user would, so the portal's
+/// budget card and settings have something to show.
+async fn demo_budget(router: &Router, secret: &str) -> Result<()> {
+    let headers = [
+        ("content-type".to_owned(), "application/json".to_owned()),
+        (
+            "authorization".to_owned(),
+            format!("Bearer {}", mint(secret, DEMO_USER, &[], 300)?),
+        ),
+    ];
+    let body = br#"{"amount_usd": 8, "period": "month", "thresholds": [50, 75, 90, 100]}"#;
+    let response = router
+        .handle("PUT", "/prod/api/v1/budgets/monthly", &headers, body)
+        .await;
+    if !(200..300).contains(&response.status) {
+        bail!(
+            "the demo budget was refused: {} {}",
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+    Ok(())
 }
 
 /// Prints each webhook the local receiver gets, with its signature check.
