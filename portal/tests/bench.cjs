@@ -38,7 +38,7 @@ async function pageFigures(token) {
       if (r.url().includes("/api/v1/")) seen += 1;
     });
     await page.goto(BASE + "/portal#token=" + token);
-    await page.waitForFunction(() => window.portalStats && window.portalStats.firstChartAt !== null && document.querySelector("#endpoints tbody tr") && document.querySelector("#c-budget").textContent !== "–");
+    await page.waitForFunction(() => window.portalStats && window.portalStats.firstChartAt !== null && document.querySelector("#endpoints tbody tr") && ["#c-requests", "#c-budget"].every((id) => document.querySelector(id).textContent !== "–"));
     const stats = await page.evaluate(() => window.portalStats);
     firsts.push(stats.firstChartAt);
     calls = stats.calls;

@@ -43,6 +43,15 @@ async function open(token, viewport) {
   return page;
 }
 
+// Every panel of the usage page has its data: cards, chart, breakdowns, endpoints, budget.
+async function usageLoaded(page) {
+  await page.waitForSelector("#chart canvas");
+  await page.waitForFunction(() =>
+    ["#c-requests", "#c-balance", "#c-budget"].every((id) => document.querySelector(id).textContent !== "–") &&
+    ["#providers", "#models", "#endpoints"].every((id) => document.querySelector(id + " tbody tr"))
+  );
+}
+
 async function points(page) {
   return Number(await page.getAttribute("#chart", "data-points"));
 }
@@ -69,8 +78,7 @@ test("the usage page loads with cards, a drawn chart and breakdowns, one API cal
   const token = await mint({ user_id: USER, ttl_seconds: 600 });
   const page = await open(token);
 
-  await page.waitForSelector("#chart canvas");
-  await page.waitForFunction(() => document.querySelector("#endpoints tbody tr") && document.querySelector("#c-budget").textContent !== "–");
+  await usageLoaded(page);
 
   assert.equal(await points(page), 30);
   assert.notEqual(await page.textContent("#c-requests"), "–");
@@ -189,8 +197,7 @@ test("an admin token adds the admin view with totals and top users", async () =>
 test("at phone width nothing overflows sideways", async () => {
   const token = await mint({ user_id: USER, ttl_seconds: 600 });
   const page = await open(token, { width: 390, height: 844 });
-  await page.waitForSelector("#chart canvas");
-  await page.waitForFunction(() => document.querySelector("#endpoints tbody tr") && document.querySelector("#c-requests").textContent !== "–");
+  await usageLoaded(page);
 
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
