@@ -117,16 +117,27 @@ test("switching the period and the granularity redraws the chart with the API's 
 });
 
 test("marking a notification read lowers the unread badge", async () => {
-  const token = await mint({ user_id: USER, ttl_seconds: 600 });
+  // A user of its own with two unread notifications, so the test can run again and again.
+  const user = "portal-badge-" + Date.now();
+  for (const title of ["Welcome", "Your invoice is ready"]) {
+    const res = await fetch(BASE + "/api/v1/notifications", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + process.env.MB_ADMIN_TOKEN, "Content-Type": "application/json" },
+      body: JSON.stringify({ user_id: user, type: "info", title, message: title + "." }),
+    });
+    assert.equal(res.status, 201, await res.text());
+  }
+  const token = await mint({ user_id: user, ttl_seconds: 600 });
   const page = await open(token);
   await page.waitForSelector("#badge:not([hidden])");
   const before = Number(await page.textContent("#badge"));
+  assert.equal(before, 2);
 
   await page.focus('[data-view="inbox"]');
   await page.keyboard.press("Enter"); // the tabs work from the keyboard
   await page.waitForSelector("#notifications li.unread button");
   await page.screenshot({ path: path.join(SHOTS, "inbox.png"), fullPage: true });
-  await page.locator("#notifications li.unread").first().getByRole("button", { name: /read/i }).click();
+  await page.locator("#notifications li.unread").first().getByRole("button", { name: /^Mark/ }).click();
 
   await page.waitForFunction((n) => {
     const b = document.querySelector("#badge");
@@ -168,7 +179,8 @@ test("an expired token shows a clear message and nothing else", async () => {
 });
 
 test("settings show preferences, webhook endpoints and budgets; a new endpoint's secret is shown once", async () => {
-  const token = await mint({ user_id: USER, ttl_seconds: 600 });
+  // A user of its own: endpoints are limited to ten per user.
+  const token = await mint({ user_id: "portal-settings-" + Date.now(), ttl_seconds: 600 });
   const page = await open(token);
 
   await page.click('[data-view="settings"]');
