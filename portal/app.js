@@ -214,7 +214,10 @@
     }
   }
 
-  function download(kind) {
+  // Exports come in pages of up to 5,000 rows; the download follows the cursor to the end
+  // (at most MAX_PAGES pages) and joins them into one file.
+  const MAX_PAGES = 50;
+  async function download(kind) {
     let q;
     try {
       q = periodQuery();
@@ -222,19 +225,32 @@
       notice(e.message, "error");
       return;
     }
-    api("GET", "analytics/export/" + kind + "?" + q).then((res) => {
-      const blob = res.data instanceof Blob ? res.data : new Blob([JSON.stringify(res.data, null, 1)], { type: "application/json" });
-      const disposition = res.headers.get("content-disposition") || "";
-      const m = /filename="([^"]+)"/.exec(disposition);
-      const a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = m ? m[1] : "usage." + kind;
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-      if (res.headers.get("x-next-cursor")) notice("This file holds the first 5,000 rows; narrow the period for the rest.", "info");
-    }, () => {});
+    const first = await api("GET", "analytics/export/" + kind + "?" + q);
+    const disposition = first.headers.get("content-disposition") || "";
+    const m = /filename="([^"]+)"/.exec(disposition);
+    let csv = kind === "csv" ? await first.data.text() : null;
+    const json = kind === "json" ? first.data : null;
+    let cursor = first.headers.get("x-next-cursor");
+    for (let pages = 1; cursor && pages < MAX_PAGES; pages++) {
+      const next = await api("GET", "analytics/export/" + kind + "?cursor=" + encodeURIComponent(cursor));
+      if (kind === "csv") {
+        const text = await next.data.text();
+        csv += text.slice(text.indexOf("\n") + 1); // every page repeats the header
+      } else {
+        json.rows.push(...next.data.rows);
+      }
+      cursor = next.headers.get("x-next-cursor");
+    }
+    if (json) json.next_cursor = null;
+    const blob = new Blob([csv !== null ? csv : JSON.stringify(json, null, 1)], { type: kind === "csv" ? "text/csv" : "application/json" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = m ? m[1] : "usage." + kind;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    if (cursor) notice("The file holds the first " + MAX_PAGES * 5000 + " rows; narrow the period for the rest.", "info");
   }
 
   // ------------------------------------------------------------------ inbox
@@ -486,8 +502,8 @@
       }
     });
     $("metric").addEventListener("change", drawChart);
-    $("export-csv").addEventListener("click", () => download("csv"));
-    $("export-json").addEventListener("click", () => download("json"));
+    $("export-csv").addEventListener("click", () => download("csv").catch(() => {}));
+    $("export-json").addEventListener("click", () => download("json").catch(() => {}));
     $("f-read").addEventListener("change", () => loadInbox(false).catch(() => {}));
     $("f-type").addEventListener("change", () => loadInbox(false).catch(() => {}));
     $("more").addEventListener("click", () => loadInbox(true).catch(() => {}));
