@@ -113,15 +113,29 @@
       const from = $("from").value;
       const to = $("to").value;
       if (!from || !to) throw new Error("choose both dates of the custom period");
+      const zoneName = $("tz").value.trim() || "UTC";
       const end = new Date(to + "T00:00:00Z");
       end.setUTCDate(end.getUTCDate() + 1); // the To day is included
-      q.set("start", from + "T00:00:00Z");
-      q.set("end", end.toISOString().replace(".000Z", "Z"));
+      q.set("start", localMidnight(from, zoneName));
+      q.set("end", localMidnight(end.toISOString().slice(0, 10), zoneName));
     } else {
       q.set("days", days);
     }
     q.set("tz", $("tz").value.trim() || "UTC");
     return q;
+  }
+
+  // Midnight of `day` (YYYY-MM-DD) in time zone `zoneName`, as an RFC 3339 UTC instant.
+  function localMidnight(day, zoneName) {
+    const guess = Date.parse(day + "T00:00:00Z");
+    const offset = (at) => {
+      const parts = {};
+      for (const p of new Intl.DateTimeFormat("en-US", { timeZone: zoneName, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).formatToParts(at)) parts[p.type] = p.value;
+      return Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second) - at;
+    };
+    let at = guess - offset(guess);
+    at = guess - offset(at); // again, in case midnight is on the other side of a DST change
+    return new Date(at).toISOString().replace(".000Z", "Z");
   }
 
   // ------------------------------------------------------------------ usage

@@ -116,6 +116,23 @@ test("switching the period and the granularity redraws the chart with the API's 
   await page.close();
 });
 
+test("a custom period in a time zone draws one point per local day", async () => {
+  const token = await mint({ user_id: USER, ttl_seconds: 600 });
+  const page = await open(token);
+  await page.waitForSelector("#chart canvas");
+  const day = (ago) => new Date(Date.now() - ago * 86400000).toISOString().slice(0, 10);
+
+  await page.selectOption("#days", "custom");
+  await page.fill("#from", day(10));
+  await page.fill("#to", day(1));
+  await page.fill("#tz", "Europe/Paris");
+  await page.click("#period button[type=submit]");
+
+  await page.waitForFunction(() => document.querySelector("#chart").dataset.points === "10");
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
 test("marking a notification read lowers the unread badge", async () => {
   // A user of its own with two unread notifications, so the test can run again and again.
   const user = "portal-badge-" + Date.now();
