@@ -85,13 +85,6 @@ async fn get_asset(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     ))
 }
 
-/// The names and sizes of the page's files (for the page-weight figure).
-pub fn files() -> Vec<(&'static str, &'static str)> {
-    std::iter::once(("index.html", PAGE))
-        .chain(ASSETS.iter().map(|(name, _, content)| (*name, *content)))
-        .collect()
-}
-
 fn static_response(
     app: &App,
     content: &'static str,
