@@ -252,6 +252,8 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     }
     tokio::spawn(print_webhooks(receiver.clone()));
     let router = Arc::new(Router::from_stack(&stack)?);
+    // The demo data's monthly budget (seed.rs) gives the portal's budget card something to show.
+    let secret = &stack.resolver.parameters["JwtSecret"];
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .with_context(|| format!("port {} is taken; choose another with PORT=...", args.port))?;
@@ -274,7 +276,6 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     for s in scheduled {
         tokio::spawn(s.run());
     }
-    let secret = &stack.resolver.parameters["JwtSecret"];
     let base = format!("http://127.0.0.1:{}/{}", args.port, router.stage);
     println!(
         "Meterbell API on {base}  ({} routes, {} queue consumers)",
@@ -289,10 +290,15 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     for route in &router.routes {
         println!("  {:6} {}{}", route.method, base, route.resource);
     }
+    let user_token = mint(secret, DEMO_USER, &[], 86_400)?;
+    // The page takes its token from the URL fragment, which never reaches a server.
     println!(
-        "\nuser token ({DEMO_USER}, 24 h):\n  {}",
-        mint(secret, DEMO_USER, &[], 86_400)?
+        "\nportal ({DEMO_USER}, open in a browser):\n  {base}/portal#token={user_token}\n\
+         admin portal ({DEMO_ADMIN}):\n  {base}/portal#token={}",
+        mint(secret, DEMO_ADMIN, &["admin"], 86_400)?
     );
+    println!("OpenAPI document: {base}/api/v1/openapi.json");
+    println!("\nuser token ({DEMO_USER}, 24 h):\n  {user_token}");
     println!(
         "admin token ({DEMO_ADMIN}, 24 h):\n  {}",
         mint(secret, DEMO_ADMIN, &["admin"], 86_400)?
@@ -318,6 +324,7 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
             stack.queue_url(&queue.logical_id)?
         );
     }
+    println!("\nopen the usage portal ({DEMO_USER}, 90 days of demo usage):\n  {base}/portal#token={user_token}");
     tokio::select! {
         r = local_api::serve(listener, router) => r,
         _ = tokio::signal::ctrl_c() => { eprintln!("stopping"); Ok(()) }

@@ -47,3 +47,7 @@ echo "== the hourly anomaly run (DynamoDB Local; BENCH_SCAN_USERS active users, 
 echo
 echo "== notifications (DynamoDB Local, moto, a webhook receiver on 127.0.0.1)"
 RUST_LOG=error "$bin" bench-notifications --jobs "${BENCH_JOBS:-400}"
+
+echo
+echo "== portal (page weight; headless Chromium against the release build on the emulators)"
+RUST_LOG=error scripts/portal.sh bench

@@ -8,8 +8,9 @@ export MB_STACK_NAME=test MB_DYNAMODB_PORT=${MB_TEST_DYNAMODB_PORT:-8100} MB_MOT
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "install the local stack (idempotent)"
+step "install the local stack and the portal's test tools (idempotent)"
 scripts/stack.sh install
+scripts/portal.sh install
 
 step "cfn-lint template.yaml"
 .local/venv/bin/cfn-lint template.yaml
@@ -37,6 +38,20 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+
+# The portal in headless Chromium and schemathesis against the document, on the same emulators.
+step "portal browser tests and contract fuzzing"
+set +e
+scripts/portal.sh check 2>&1 | tee "$log"
+portal_status=${PIPESTATUS[0]}
+set -e
+# node's closing lines: "ℹ pass 8", "ℹ fail 0".
+browser_passed=$(grep -E '(^| )pass [0-9]+$' "$log" | awk '{s+=$NF} END {print s+0}')
+browser_failed=$(grep -E '(^| )fail [0-9]+$' "$log" | awk '{s+=$NF} END {print s+0}')
+passed=$((passed + browser_passed))
+failed=$((failed + browser_failed))
+if grep -q 'schemathesis: passed' "$log"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+[ "$status" -ne 0 ] || status=$portal_status
 rm -f "$log"
 [ "$passed" -gt 0 ] || { echo "no test ran" >&2; exit 1; }
 echo

@@ -8,6 +8,7 @@ use crate::notifications::channels::{email, webhook};
 use crate::notifications::dispatcher;
 use crate::notifications::routes::{inbox, preferences, unsubscribe, webhooks};
 use crate::platform::handler::{HttpHandler, ScheduleHandler, SqsHandler, StreamHandler};
+use crate::portal::{openapi, page, tokens};
 use crate::seam::alert_rules;
 use crate::seam::anomalies as seam_anomalies;
 
@@ -128,6 +129,11 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
         Handler::Sqs(webhook::sender::webhook_sender),
     ),
     // ---- end notifications
+    // ---- portal
+    ("portal-page", Handler::Http(page::page)),
+    ("portal-asset", Handler::Http(page::asset)),
+    ("portal-token", Handler::Http(tokens::mint)),
+    ("openapi-document", Handler::Http(openapi::document)),
 ];
 
 /// The handler of the binary `name`.

@@ -12,12 +12,14 @@
 //! - [`lifecycle`]: a user's data across both halves: erase and export.
 //! - [`platform`]: configuration, identity, HTTP plumbing and errors, the app, the Lambda runners
 //!   and one toolkit per AWS service.
+//! - [`portal`]: the usage portal page, its short-lived tokens and the OpenAPI document.
 
 pub mod analytics;
 pub mod functions;
 pub mod lifecycle;
 pub mod notifications;
 pub mod platform;
+pub mod portal;
 pub mod seam;
 
 pub use platform::app::App;

@@ -93,6 +93,14 @@ impl TestApi {
         }
     }
 
+    /// `GET {path}` outside `/api/v1` (the portal's page and files), with no token.
+    pub async fn get_page(&self, path: &str) -> Reply {
+        self.router()
+            .handle("GET", &format!("/prod{path}"), &[], b"")
+            .await
+            .into()
+    }
+
     fn router(&self) -> Router {
         match &self.only {
             None => Router::from_stack(&self.stack).unwrap_or_else(|e| panic!("{e:#}")),
@@ -147,7 +155,8 @@ impl Caller<'_> {
             headers.push(("authorization".to_owned(), a.clone()));
         }
         headers.extend(self.headers.iter().cloned());
-        self.api
+        let response = self
+            .api
             .router()
             .handle(
                 method,
@@ -155,8 +164,22 @@ impl Caller<'_> {
                 &headers,
                 body.unwrap_or("").as_bytes(),
             )
-            .await
-            .into()
+            .await;
+        // Every answer a test sees is also held against the OpenAPI document.
+        let bare = path.split('?').next().unwrap_or(path);
+        let content_type = response
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str());
+        super::contract::check(
+            method,
+            &format!("/api/v1{bare}"),
+            response.status,
+            content_type,
+            &response.body,
+        );
+        response.into()
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -300,6 +323,11 @@ impl Caller<'_> {
         let reply = self.unread_count("").await;
         assert_eq!(reply.status, 200);
         reply.json["unread_count"].as_u64().unwrap()
+    }
+
+    /// `POST portal/tokens` (service or admin).
+    pub async fn mint_portal_token(&self, body: &Value) -> Reply {
+        self.post("/portal/tokens", body).await
     }
 
     /// `PUT notifications/{id}/read`.

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod api;
+pub mod contract;
 mod events;
 mod queues;
 mod ses;

@@ -1,6 +1,6 @@
 //! Notification inbox routes, the admin create route and the delivery log.
 
-use http::StatusCode;
+use http::{header, HeaderValue, StatusCode};
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -37,7 +37,50 @@ async fn get_unread_count(app: &App, req: &Request) -> Result<HttpResponse, ApiE
     let user = request_subject(app, req)?;
     let store = store::inbox(app).await?;
     let unread_count = store.unread_count(&user).await?;
-    json(app, StatusCode::OK, &UnreadCount { unread_count })
+    // The count is the whole body, so it is its own entity tag: a poller that sends it back
+    // in If-None-Match gets a bodiless 304 while nothing changed (the same one read).
+    let etag = format!("\"unread-{unread_count}\"");
+    if if_none_match(req, &etag) {
+        return Ok(not_modified(app, &etag));
+    }
+    let mut response = json(app, StatusCode::OK, &UnreadCount { unread_count })?;
+    add_etag(&mut response, &etag);
+    Ok(response)
+}
+
+/// Whether `If-None-Match` names `etag` (weak or strong) or is `*`.
+fn if_none_match(req: &Request, etag: &str) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+fn not_modified(app: &App, etag: &str) -> HttpResponse {
+    let mut response = no_content(app);
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    add_etag(&mut response, etag);
+    response
+}
+
+fn add_etag(response: &mut HttpResponse, etag: &str) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        let headers = response.headers_mut();
+        headers.insert(header::ETAG, value);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // Cross-origin pollers may read the tag.
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("ETag"),
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------- list
