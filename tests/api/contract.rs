@@ -62,8 +62,11 @@ fn every_operation_declares_its_errors_and_every_protected_one_the_bearer_scheme
             let public = op.get("security") == Some(&json!([]));
             assert_eq!(
                 public,
-                path == "/api/v1/openapi.json" || path.starts_with("/portal"),
-                "{method} {path}: only the document and the portal's files are public"
+                path == "/api/v1/openapi.json"
+                    || path.starts_with("/portal")
+                    || path == "/api/v1/unsubscribe",
+                "{method} {path}: only the document, the portal's files and the unsubscribe \
+                 link (its token is the authorization) are public"
             );
         }
     }
