@@ -76,12 +76,13 @@ pub fn decode(raw: &str) -> Email {
 /// Every email moto's SES at `endpoint` holds (raw ones decoded; plain `SendEmail` ones as sent).
 pub async fn emails(endpoint: &str) -> Result<Vec<Email>> {
     let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
-    let data: Value = reqwest::get(&url)
+    let text = reqwest::get(&url)
         .await
         .with_context(|| format!("reading {url} (is moto running?)"))?
-        .json()
+        .text()
         .await
         .context("moto's data.json")?;
+    let data: Value = serde_json::from_str(&text).context("moto's data.json")?;
     let mut out = vec![];
     for m in data["ses"]["RawMessage"].as_array().into_iter().flatten() {
         let mut email = decode(m["raw_data"].as_str().unwrap_or_default());
