@@ -92,6 +92,9 @@ pub async fn emails(endpoint: &str) -> Result<Vec<Email>> {
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect();
+            // moto lists the address of the call and of the To header both.
+            email.to.sort();
+            email.to.dedup();
         }
         out.push(email);
     }

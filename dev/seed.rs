@@ -203,7 +203,8 @@ async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
             .and_then(|f| stack.app_for(f))
     };
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
-    // 20 gpt-4o calls at $0.40 this minute; 12 chat calls, 5 of them failed, in the last hour.
+    // 20 gpt-4o calls at $0.40 this minute; 12 messages calls, 5 of them failed, in the last
+    // hour (on /v1/messages: the anomaly demo's spike is on /v1/chat/completions that hour).
     let mut burst = vec![];
     for i in 0..20 {
         burst.push(
@@ -217,7 +218,7 @@ async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
         burst.push(
             json!({"event_id": format!("demo-errors-{i}"), "user_id": DEMO_USER,
             "timestamp": (hour - Duration::minutes(30)).to_rfc3339(), "kind": "request",
-            "provider": "openai", "model": "gpt-4o-mini", "endpoint": "/v1/chat/completions",
+            "provider": "anthropic", "model": "claude-haiku-4", "endpoint": "/v1/messages",
             "status_code": if i < 5 { 503 } else { 200 }, "latency_ms": 300, "credits": 0,
             "cost_usd": 0}),
         );
@@ -270,10 +271,10 @@ async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
     };
     let rules = vec![
         rule(
-            "chat-errors",
+            "messages-errors",
             RuleKind::ErrorRate,
             500,
-            Some("/v1/chat/completions"),
+            Some("/v1/messages"),
         ),
         rule("slow-overall", RuleKind::LatencyP95, 5_000, None),
     ];
@@ -291,7 +292,7 @@ async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("evaluating the demo's alert rules: {e}"))?;
     eprintln!(
-        "demo alerts: budget \"monthly\" at 92% and rule \"chat-errors\" breached for {DEMO_USER}"
+        "demo alerts: budget \"monthly\" at 92% and rule \"messages-errors\" breached for {DEMO_USER}"
     );
     Ok(())
 }

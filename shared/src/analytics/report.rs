@@ -23,7 +23,12 @@ fn usd(micros: i64) -> String {
 }
 
 fn usd_per_request(micros: f64) -> String {
-    format!("${:.4}", micros / 1_000_000.0)
+    // Four decimals, or six for fractions of a hundredth of a cent (embeddings).
+    if micros > 0.0 && micros < 100.0 {
+        format!("${:.6}", micros / 1_000_000.0)
+    } else {
+        format!("${:.4}", micros / 1_000_000.0)
+    }
 }
 
 fn pct(part: f64, whole: f64) -> f64 {
@@ -68,12 +73,12 @@ pub fn recommendations(now: &Rollup, before: &Rollup, label: &str) -> Vec<Recomm
                     "cost_usd": c.cost_micros as f64 / 1e6, "total_cost_usd": total as f64 / 1e6}),
             });
         }
-        // A cheaper model the user already relies on.
+        // A cheaper model of the same provider the user already relies on.
         let a = per_request(c);
         let cheaper = models
             .iter()
             .skip(1)
-            .filter(|(_, o)| o.requests >= MIN_REQUESTS && per_request(o) > 0.0)
+            .filter(|((op, _), o)| op == p && o.requests >= MIN_REQUESTS && per_request(o) > 0.0)
             .min_by(|x, y| per_request(x.1).total_cmp(&per_request(y.1)));
         if let Some(((cp, cm), o)) = cheaper {
             let b = per_request(o);
