@@ -1,7 +1,8 @@
 // Meterbell usage portal. Plain script, no build step: it reads its token from the URL fragment
 // (#token=...), keeps it in memory only (never localStorage, cookies or the history), and calls
 // the API of the stage that served it. One API call per panel: summary (cards, providers,
-// models), time-series (chart), performance (endpoints), budgets (budget card).
+// models), time-series (chart), performance (endpoints), budgets (budget card), forecast
+// (forecast card).
 (function () {
   "use strict";
 
@@ -151,7 +152,7 @@
       return;
     }
     notice("");
-    await Promise.allSettled([loadSummary(q), loadSeries(q), loadPerformance(q)]);
+    await Promise.allSettled([loadSummary(q), loadSeries(q), loadPerformance(q), loadForecast()]);
   }
 
   async function loadSummary(q) {
@@ -205,6 +206,46 @@
       "endpoints",
       data.by_endpoint.map((e) => [e.endpoint, nf.format(e.requests), pct(e.error_rate), ms(e.latency_ms.p50), ms(e.latency_ms.p95), ms(e.latency_ms.p99)])
     );
+  }
+
+  // The forecast card: this month's projected cost with its 80% band, in the chosen zone.
+  async function loadForecast() {
+    const tz = $("tz").value.trim() || "UTC";
+    const { data } = await api("GET", "analytics/forecast?metric=cost&tz=" + encodeURIComponent(tz));
+    const c = data.cost_usd;
+    $("c-forecast").textContent = usd(c.projected);
+    $("c-forecast-detail").textContent = "80%: " + usd(c.low) + " to " + usd(c.high) + (data.confidence === "low" ? " (little history)" : "");
+  }
+
+  async function loadRules() {
+    const { data } = await api("GET", "alerts/rules");
+    const list = $("rules");
+    list.replaceChildren();
+    for (const r of data.rules) {
+      const limit = r.threshold_ms !== undefined ? r.threshold_ms + " ms" : r.threshold_percent + "%";
+      const where = r.endpoint || r.model || r.provider || "overall";
+      list.appendChild(item(r.id + ": " + r.kind.replace("_", " ") + " " + limit + " over " + r.window_hours + " h, " + where + " (" + r.status + ")", [["Delete", () => deleteRule(r.id)]], r.status === "breached" ? "warn" : ""));
+    }
+  }
+
+  async function saveRule(ev) {
+    ev.preventDefault();
+    const kind = $("r-kind").value;
+    const body = { kind, window_hours: Number($("r-window").value) };
+    if (kind === "latency_p95") body.threshold_ms = Math.round(Number($("r-threshold").value));
+    else body.threshold_percent = Number($("r-threshold").value);
+    const endpoint = $("r-endpoint").value.trim();
+    if (endpoint) body.endpoint = endpoint;
+    try {
+      await api("PUT", "alerts/rules/" + encodeURIComponent($("r-id").value.trim()), body);
+      $("add-rule").reset();
+      await loadRules();
+    } catch (_) {}
+  }
+
+  async function deleteRule(id) {
+    await api("DELETE", "alerts/rules/" + encodeURIComponent(id));
+    await loadRules();
   }
 
   async function loadBudgets() {
@@ -476,7 +517,7 @@
     for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== view;
     if (loaded[view]) return;
     loaded[view] = true;
-    const run = { inbox: () => loadInbox(false), settings: () => Promise.all([loadPreferences(), loadWebhooks()]), admin: loadAdmin }[view];
+    const run = { inbox: () => loadInbox(false), settings: () => Promise.all([loadPreferences(), loadWebhooks(), loadRules()]), admin: loadAdmin }[view];
     if (run) run().catch(() => {});
   }
 
@@ -525,6 +566,7 @@
     $("prefs").addEventListener("submit", savePreferences);
     $("add-webhook").addEventListener("submit", addWebhook);
     $("add-budget").addEventListener("submit", saveBudget);
+    $("add-rule").addEventListener("submit", saveRule);
     let resizeTimer = null;
     window.addEventListener("resize", () => {
       clearTimeout(resizeTimer);

@@ -83,11 +83,13 @@ test("the usage page loads with cards, a drawn chart and breakdowns, one API cal
   assert.equal(await points(page), 30);
   assert.notEqual(await page.textContent("#c-requests"), "–");
   assert.match(await page.textContent("#c-balance"), /credits/);
+  await page.waitForFunction(() => document.querySelector("#c-forecast").textContent !== "–");
+  assert.match(await page.textContent("#c-forecast"), /^\$/);
   assert.ok((await page.locator("#providers tbody tr").count()) >= 1);
   assert.ok((await page.locator("#models tbody tr").count()) >= 1);
   const stats = await page.evaluate(() => window.portalStats);
-  // summary, time-series, performance, budgets, unread-count: one per panel.
-  assert.ok(stats.calls <= 5, `${stats.calls} API calls`);
+  // summary, time-series, performance, budgets, forecast, unread-count: one per panel.
+  assert.ok(stats.calls <= 6, `${stats.calls} API calls`);
   assert.equal(new URL(page.url()).hash, "", "the token leaves the address bar");
   const stored = await page.evaluate(() => localStorage.length + sessionStorage.length + document.cookie.length);
   assert.equal(stored, 0, "the token is never stored");
