@@ -394,6 +394,8 @@ pub async fn seed_notifications(
                     email_address: Some(Some(address)),
                     switches: vec![],
                     low_credit_threshold: None,
+                    reports: vec![],
+                    tz: None,
                 },
             )
             .await?;

@@ -18,7 +18,8 @@ async fn preferences_start_with_everything_on_no_address_and_the_default_thresho
     assert_eq!(
         reply.json,
         json!({"email_address": null, "updated_at": null, "low_credit_threshold": null,
-               "channels": {"in_app": on, "email": on, "webhook": on}})
+               "channels": {"in_app": on, "email": on, "webhook": on},
+               "reports": {"daily": false, "weekly": false, "monthly": false}, "tz": null})
     );
 }
 

@@ -123,6 +123,36 @@ pub struct Preferences {
     /// Email is paused: the address bounced for good or its owner marked our email as spam.
     /// Setting another address (or the same one again) lifts it.
     pub email_suppressed: Option<Suppression>,
+    /// Usage report emails the user asked for.
+    pub reports: Reports,
+    /// The user's time zone (IANA), for report emails at 08:00 local time; `None`: UTC.
+    pub tz: Option<String>,
+}
+
+/// Which usage report emails a user gets (each at 08:00 in their zone: the daily one every day,
+/// the weekly one on Mondays, the monthly one on the 1st).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Reports {
+    pub daily: bool,
+    pub weekly: bool,
+    pub monthly: bool,
+}
+
+impl Reports {
+    pub const NAMES: [&'static str; 3] = ["daily", "weekly", "monthly"];
+
+    pub fn any(&self) -> bool {
+        self.daily || self.weekly || self.monthly
+    }
+
+    pub fn get(&self, name: &str) -> bool {
+        match name {
+            "daily" => self.daily,
+            "weekly" => self.weekly,
+            "monthly" => self.monthly,
+            _ => false,
+        }
+    }
 }
 
 /// Why and since when email to an address is paused.
@@ -175,6 +205,8 @@ impl Preferences {
                 .updated_at
                 .map(crate::notifications::notification::timestamp),
             email_suppressed: self.email_suppressed.clone(),
+            reports: self.reports,
+            tz: self.tz.clone(),
         }
     }
 }
@@ -189,6 +221,8 @@ pub struct PreferencesView {
     /// Present while email is paused for the address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_suppressed: Option<Suppression>,
+    pub reports: Reports,
+    pub tz: Option<String>,
 }
 
 /// `{"in_app": {...}, "email": {...}, "webhook": {...}}`: the inbox is always on, and shown so
@@ -224,6 +258,12 @@ pub struct PreferencesUpdate {
     /// here, so that a wrong one is refused naming this field.
     #[serde(default, deserialize_with = "present")]
     pub low_credit_threshold: Option<Option<serde_json::Value>>,
+    /// `{"daily": true, "weekly": false, ...}`: the report emails to switch.
+    #[serde(default)]
+    pub reports: Option<BTreeMap<String, bool>>,
+    /// An IANA time zone on whole hours, or `null` for UTC.
+    #[serde(default, deserialize_with = "present")]
+    pub tz: Option<Option<String>>,
 }
 
 /// A checked update: the address parsed, the switches to set.
@@ -233,6 +273,10 @@ pub struct CheckedUpdate {
     pub switches: Vec<(Channel, NotificationType, bool)>,
     /// `Some(None)`: back to the deployment's default.
     pub low_credit_threshold: Option<Option<i64>>,
+    /// (report name, on) pairs.
+    pub reports: Vec<(&'static str, bool)>,
+    /// `Some(None)`: back to UTC.
+    pub tz: Option<Option<String>>,
 }
 
 impl PreferencesUpdate {
@@ -283,12 +327,48 @@ impl PreferencesUpdate {
                     })?,
             )),
         };
+        let mut reports = vec![];
+        for (name, on) in self.reports.unwrap_or_default() {
+            let known = Reports::NAMES.iter().find(|n| **n == name).ok_or_else(|| {
+                (
+                    format!("reports.{name}"),
+                    format!("reports.{name}: the reports are daily, weekly and monthly"),
+                )
+            })?;
+            reports.push((*known, on));
+        }
+        let tz = match self.tz {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(name)) => Some(Some(check_zone(&name).map_err(|m| ("tz".to_owned(), m))?)),
+        };
         Ok(CheckedUpdate {
             email_address,
             switches,
             low_credit_threshold,
+            reports,
+            tz,
         })
     }
+}
+
+/// An IANA zone whose offset is whole hours all year (the reports are cut on hourly rollups).
+fn check_zone(name: &str) -> Result<String, String> {
+    let zone = jiff::tz::TimeZone::get(name)
+        .map_err(|_| format!("tz must be an IANA time zone such as Europe/Paris, not {name:?}"))?;
+    let now = jiff::Timestamp::now();
+    for days in [0, 91, 182, 273] {
+        let t = now
+            .checked_add(jiff::SignedDuration::from_hours(24 * days))
+            .unwrap_or(now);
+        if zone.to_offset(t).seconds() % 3600 != 0 {
+            return Err(format!(
+                "{name} is offset from UTC by a fraction of an hour, which hourly rollups cannot \
+                 split; use a whole-hour zone or UTC"
+            ));
+        }
+    }
+    Ok(name.to_owned())
 }
 
 /// Distinguishes a field given as `null` (`Some(None)`) from an absent one (`None`).

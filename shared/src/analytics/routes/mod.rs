@@ -99,29 +99,7 @@ impl Read {
 
     /// The rollups for `buckets` (or the whole period), and each bucket's sum.
     async fn load(&self, scope: &Scope, buckets: &[Bucket]) -> Result<Loaded, ApiError> {
-        let covers: Vec<Cover> = buckets.iter().map(|b| cover(b.start, b.end)).collect();
-        let mut all = Cover::default();
-        for c in &covers {
-            all.union(c);
-        }
-        let items = self.store.rollups(scope, &all).await?;
-        let mut sums = vec![];
-        let mut total = Rollup::default();
-        for c in &covers {
-            let mut sum = Rollup::default();
-            for key in c.keys() {
-                if let Some(r) = items.get(&key) {
-                    sum.merge(r);
-                }
-            }
-            total.merge(&sum);
-            sums.push(sum);
-        }
-        Ok(Loaded {
-            total,
-            per_bucket: sums,
-            items,
-        })
+        load(&self.store, scope, buckets).await
     }
 
     /// The whole period as one bucket.
@@ -141,6 +119,33 @@ impl Read {
         } = self.store.stats();
         tracing::info!(route, items_read, read_units, "analytics read");
     }
+}
+
+/// The rollups for `buckets` from `store`, and each bucket's sum.
+async fn load(store: &UsageStore, scope: &Scope, buckets: &[Bucket]) -> Result<Loaded, ApiError> {
+    let covers: Vec<Cover> = buckets.iter().map(|b| cover(b.start, b.end)).collect();
+    let mut all = Cover::default();
+    for c in &covers {
+        all.union(c);
+    }
+    let items = store.rollups(scope, &all).await?;
+    let mut sums = vec![];
+    let mut total = Rollup::default();
+    for c in &covers {
+        let mut sum = Rollup::default();
+        for key in c.keys() {
+            if let Some(r) = items.get(&key) {
+                sum.merge(r);
+            }
+        }
+        total.merge(&sum);
+        sums.push(sum);
+    }
+    Ok(Loaded {
+        total,
+        per_bucket: sums,
+        items,
+    })
 }
 
 #[derive(Serialize)]

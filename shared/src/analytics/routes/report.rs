@@ -14,16 +14,93 @@ use crate::platform::http::html;
 
 /// Which period a report covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
+    Day,
     Month,
     Week,
 }
 
-struct Span {
-    kind: Kind,
-    label: String,
+impl Kind {
+    pub fn parse(raw: &str) -> Option<Kind> {
+        match raw {
+            "daily" | "day" => Some(Kind::Day),
+            "weekly" | "week" => Some(Kind::Week),
+            "monthly" | "month" => Some(Kind::Month),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Day => "daily",
+            Kind::Week => "weekly",
+            Kind::Month => "monthly",
+        }
+    }
+}
+
+/// The period a report covers and the one before it.
+pub struct Span {
+    pub kind: Kind,
+    pub label: String,
     period: Period,
     previous: Period,
+}
+
+impl Span {
+    /// The complete period of `kind` just before the local date `today` in `tz`: yesterday, the
+    /// last ISO week or the last month.
+    pub fn before(kind: Kind, today: NaiveDate, tz: &Zone) -> Result<Span, ApiError> {
+        match kind {
+            Kind::Day => {
+                let day = today - Duration::days(1);
+                Ok(Span {
+                    kind,
+                    label: day.to_string(),
+                    period: period_between(day, today, tz)?,
+                    previous: period_between(day - Duration::days(1), day, tz)?,
+                })
+            }
+            Kind::Week => {
+                let this =
+                    today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+                week_span(this - Duration::days(7), tz)
+            }
+            Kind::Month => {
+                let this = today.with_day(1).unwrap_or(today);
+                month_span(
+                    this.checked_sub_months(chrono::Months::new(1))
+                        .unwrap_or(this),
+                    tz,
+                )
+            }
+        }
+    }
+}
+
+fn month_span(first: NaiveDate, tz: &Zone) -> Result<Span, ApiError> {
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    let before = first
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    Ok(Span {
+        kind: Kind::Month,
+        label: first.format("%Y-%m").to_string(),
+        period: period_between(first, next, tz)?,
+        previous: period_between(before, first, tz)?,
+    })
+}
+
+fn week_span(monday: NaiveDate, tz: &Zone) -> Result<Span, ApiError> {
+    let iso = monday.iso_week();
+    Ok(Span {
+        kind: Kind::Week,
+        label: format!("{}-W{:02}", iso.year(), iso.week()),
+        period: period_between(monday, monday + Duration::days(7), tz)?,
+        previous: period_between(monday - Duration::days(7), monday, tz)?,
+    })
 }
 
 fn period_between(start: NaiveDate, end: NaiveDate, tz: &Zone) -> Result<Period, ApiError> {
@@ -63,66 +140,49 @@ fn span(params: &Params, now: DateTime<Utc>) -> Result<Span, ApiError> {
             if params.get("week").is_some() {
                 return Err(ApiError::invalid("week", "week goes with period=week"));
             }
-            let first = match params.get("month") {
-                // The last complete month.
-                None => {
-                    let this = today.with_day(1).unwrap_or(today);
-                    this.checked_sub_months(chrono::Months::new(1))
-                        .unwrap_or(this)
+            match params.get("month") {
+                None => Span::before(Kind::Month, today, &tz),
+                Some(raw) => {
+                    let first = NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
+                        .ok()
+                        .filter(|_| raw.len() == 7)
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "month",
+                                format!("month must be YYYY-MM with a month 01 to 12, not {raw:?}"),
+                            )
+                        })?;
+                    month_span(first, &tz)
                 }
-                Some(raw) => NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
-                    .ok()
-                    .filter(|_| raw.len() == 7)
-                    .ok_or_else(|| {
-                        ApiError::invalid(
-                            "month",
-                            format!("month must be YYYY-MM with a month 01 to 12, not {raw:?}"),
-                        )
-                    })?,
-            };
-            let next = first
-                .checked_add_months(chrono::Months::new(1))
-                .unwrap_or(first);
-            let before = first
-                .checked_sub_months(chrono::Months::new(1))
-                .unwrap_or(first);
-            Ok(Span {
-                kind,
-                label: first.format("%Y-%m").to_string(),
-                period: period_between(first, next, &tz)?,
-                previous: period_between(before, first, &tz)?,
-            })
+            }
         }
         Kind::Week => {
             if params.get("month").is_some() {
-                return Err(ApiError::invalid("month", "month goes with period=month"));
+                return Err(ApiError::invalid("month", "month goes with period=week"));
             }
-            let monday = match params.get("week") {
-                None => {
-                    let this =
-                        today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
-                    this - Duration::days(7)
-                }
+            match params.get("week") {
+                None => Span::before(Kind::Week, today, &tz),
                 Some(raw) => {
-                    let parsed = raw.split_once("-W").and_then(|(y, w)| {
-                        NaiveDate::from_isoywd_opt(y.parse().ok()?, w.parse().ok()?, Weekday::Mon)
-                    });
-                    parsed.ok_or_else(|| {
-                        ApiError::invalid(
-                            "week",
-                            format!("week must be an ISO week such as 2026-W43, not {raw:?}"),
-                        )
-                    })?
+                    let monday = raw
+                        .split_once("-W")
+                        .and_then(|(y, w)| {
+                            NaiveDate::from_isoywd_opt(
+                                y.parse().ok()?,
+                                w.parse().ok()?,
+                                Weekday::Mon,
+                            )
+                        })
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "week",
+                                format!("week must be an ISO week such as 2026-W43, not {raw:?}"),
+                            )
+                        })?;
+                    week_span(monday, &tz)
                 }
-            };
-            let iso = monday.iso_week();
-            Ok(Span {
-                kind,
-                label: format!("{}-W{:02}", iso.year(), iso.week()),
-                period: period_between(monday, monday + Duration::days(7), &tz)?,
-                previous: period_between(monday - Duration::days(7), monday, &tz)?,
-            })
+            }
         }
+        Kind::Day => Span::before(Kind::Day, today, &tz),
     }
 }
 
@@ -209,33 +269,20 @@ async fn get_report(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
     };
     let span = span(&params, Utc::now())?;
     let r = &app.config().resources;
-    let read = Read {
-        store: UsageStore::new(
-            app.dynamodb().await.clone(),
-            None,
-            r.rollups_table.as_deref(),
-            app.config().retention_days,
-        ),
-        period: span.period.clone(),
-        params,
-        caller,
-    };
-    let scope = Scope::User(user.clone());
-    let days = span.period.buckets(Granularity::Day);
-    let current = read.load(&scope, &days).await?;
-    let previous = read
-        .load(
-            &scope,
-            &[Bucket {
-                label: String::new(),
-                start: span.previous.start,
-                end: span.previous.end,
-            }],
-        )
-        .await?
-        .total;
-    let body = report_json(&read, &span, &user, &days, &current, &previous).await?;
-    read.log("report");
+    let store = UsageStore::new(
+        app.dynamodb().await.clone(),
+        None,
+        r.rollups_table.as_deref(),
+        app.config().retention_days,
+    );
+    let body = build(&store, &user, &span).await?;
+    let stats = store.stats();
+    tracing::info!(
+        route = "report",
+        items_read = stats.items_read,
+        read_units = stats.read_units,
+        "analytics read"
+    );
     match format {
         "csv" => {
             let mut response = json(app, StatusCode::OK, &Value::Null)?;
@@ -258,9 +305,29 @@ async fn get_report(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
     }
 }
 
+/// The report of `user` for `span`: every figure the JSON, CSV and HTML forms show, from the
+/// two periods' rollups.
+pub async fn build(store: &UsageStore, user: &UserId, span: &Span) -> Result<Value, ApiError> {
+    let scope = Scope::User(user.clone());
+    let days = span.period.buckets(Granularity::Day);
+    let current = load(store, &scope, &days).await?;
+    let previous = load(
+        store,
+        &scope,
+        &[Bucket {
+            label: String::new(),
+            start: span.previous.start,
+            end: span.previous.end,
+        }],
+    )
+    .await?
+    .total;
+    report_json(store, span, user, &days, &current, &previous).await
+}
+
 /// The report as JSON: every figure the CSV and HTML forms show.
 async fn report_json(
-    read: &Read,
+    store: &UsageStore,
     span: &Span,
     user: &UserId,
     days: &[Bucket],
@@ -272,6 +339,7 @@ async fn report_json(
     let label = match span.kind {
         Kind::Month => "last month",
         Kind::Week => "last week",
+        Kind::Day => "the day before",
     };
     let recs: Vec<Recommendation> = recommendations(&current.total, previous, label);
     let hours = hours_of_day(&current.items, &span.period.tz);
@@ -305,8 +373,7 @@ async fn report_json(
         .collect();
     // Budgets of the report's kind of period, against the report period's spend.
     let owner = Scope::User(user.clone());
-    let budgets: Vec<Value> = read
-        .store
+    let budgets: Vec<Value> = store
         .budgets(&owner, false)
         .await?
         .budgets
@@ -316,6 +383,7 @@ async fn report_json(
                 (b.period, span.kind),
                 (crate::analytics::budget::BudgetPeriod::Month, Kind::Month)
                     | (crate::analytics::budget::BudgetPeriod::Week, Kind::Week)
+                    | (crate::analytics::budget::BudgetPeriod::Day, Kind::Day)
             )
         })
         .map(|b| {
@@ -325,8 +393,7 @@ async fn report_json(
                 "unit": match b.amount { crate::analytics::budget::Amount::UsdMicros(_) => "usd_micros", crate::analytics::budget::Amount::Credits(_) => "credits" }})
         })
         .collect();
-    let anomalies: Vec<Value> = read
-        .store
+    let anomalies: Vec<Value> = store
         .anomalies(&owner, 1_000)
         .await?
         .into_iter()
@@ -427,33 +494,36 @@ fn esc(v: &Value) -> String {
     crate::notifications::channels::email::escape_html(&text)
 }
 
-/// The report as a printable page: tables and bars drawn with widths, no script.
-fn html_of(body: &Value) -> String {
+/// The report as a printable page, and as the body of the report email: tables and bars drawn
+/// as cells with widths, every style inline (email clients drop style blocks), no script.
+pub fn html_of(body: &Value) -> String {
+    const TABLE: &str = "border-collapse:collapse;width:100%;margin:8px 0 16px";
+    const CELL: &str = "border-bottom:1px solid #ddd;padding:4px 6px;text-align:left";
+    let row = |k: &str, v: &Value| {
+        format!(
+            "<tr><th style=\"{CELL}\">{}</th><td style=\"{CELL}\">{}</td></tr>",
+            esc(&json!(k)),
+            esc(v)
+        )
+    };
     let mut page = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Usage report {r}</title>\
-         <style>body{{font-family:sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}\
-         table{{border-collapse:collapse;width:100%;margin:1rem 0}}td,th{{border-bottom:1px solid #ddd;\
-         padding:4px 6px;text-align:left}}.bar{{background:#4a7bd0;height:10px}}\
-         @media print{{body{{margin:0}}}}</style></head><body>\n<h1>Usage report {r}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Usage report {r}</title></head>\n\
+         <body style=\"font-family:sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem\">\n<h1>Usage report {r}</h1>\n",
         r = esc(&body["report"])
     );
-    page.push_str("<h2>Totals</h2><table>");
+    page.push_str(&format!("<h2>Totals</h2><table style=\"{TABLE}\">"));
     for (k, v) in body["totals"].as_object().into_iter().flatten() {
-        page.push_str(&format!(
-            "<tr><th>{}</th><td>{}</td></tr>",
-            esc(&json!(k)),
-            esc(v)
-        ));
+        page.push_str(&row(k, v));
     }
-    page.push_str("</table><h2>Against the period before (%)</h2><table>");
+    page.push_str(&format!(
+        "</table><h2>Against the period before (%)</h2><table style=\"{TABLE}\">"
+    ));
     for (k, v) in body["change_percent"].as_object().into_iter().flatten() {
-        page.push_str(&format!(
-            "<tr><th>{}</th><td>{}</td></tr>",
-            esc(&json!(k)),
-            esc(v)
-        ));
+        page.push_str(&row(k, v));
     }
-    page.push_str("</table><h2>Daily requests</h2><table>");
+    page.push_str(&format!(
+        "</table><h2>Daily requests</h2><table style=\"{TABLE}\">"
+    ));
     let daily = body["daily"].as_array().cloned().unwrap_or_default();
     let max = daily
         .iter()
@@ -463,10 +533,12 @@ fn html_of(body: &Value) -> String {
         .max(1);
     for d in &daily {
         let n = d["requests"].as_i64().unwrap_or(0);
+        let width = (n * 100 / max).max(1);
         page.push_str(&format!(
-            "<tr><td>{}</td><td style=\"width:70%\"><div class=\"bar\" style=\"width:{}%\"></div></td><td>{n}</td></tr>",
+            "<tr><td style=\"{CELL};white-space:nowrap\">{}</td><td style=\"{CELL};width:70%\">\
+             <table style=\"border-collapse:collapse;width:{width}%\"><tr><td style=\"background:#4a7bd0;height:10px;padding:0\"></td></tr></table>\
+             </td><td style=\"{CELL}\">{n}</td></tr>",
             esc(&d["date"]),
-            n * 100 / max
         ));
     }
     page.push_str(&format!(
@@ -479,11 +551,12 @@ fn html_of(body: &Value) -> String {
         ("top_endpoints", "Top endpoints"),
     ] {
         page.push_str(&format!(
-            "<h2>{title}</h2><table><tr><th>name</th><th>requests</th><th>cost (USD)</th><th>share %</th></tr>"
+            "<h2>{title}</h2><table style=\"{TABLE}\"><tr><th style=\"{CELL}\">name</th><th style=\"{CELL}\">requests</th>\
+             <th style=\"{CELL}\">cost (USD)</th><th style=\"{CELL}\">share %</th></tr>"
         ));
         for d in body[section].as_array().into_iter().flatten() {
             page.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td></tr>",
                 esc(&d["name"]),
                 esc(&d["requests"]),
                 esc(&d["cost_usd"]),

@@ -77,6 +77,8 @@ async fn post_unsubscribe(app: &App, req: &Request) -> Result<HttpResponse, ApiE
                 email_address: None,
                 switches: vec![(Channel::Email, kind, false)],
                 low_credit_threshold: None,
+                reports: vec![],
+                tz: None,
             },
         )
         .await?;

@@ -178,3 +178,18 @@ pub const QUIET_PREFIX: &str = "QUIET#";
 pub fn quiet_sk(metric: &str, driver_key: &str) -> String {
     format!("{QUIET_PREFIX}{metric}#{driver_key}")
 }
+
+/// AccountsTable: one shard of the registry of users with report emails (sort key: the user id;
+/// their zone and reports beside it).
+pub fn report_users_pk(shard: u32) -> String {
+    format!("REPORTUSERS#{shard}")
+}
+
+pub fn report_users_shard(user: &UserId) -> u32 {
+    rule_users_shard(user)
+}
+
+/// AccountsTable: the claim that one report email of a user went (or is going) out.
+pub fn report_sent_sk(kind: &str, label: &str) -> String {
+    format!("REPORT#{kind}#{label}")
+}

@@ -1,7 +1,8 @@
 //! A user's notification preferences: one item, updated field by field.
 
 use super::*;
-use crate::notifications::preferences::Suppression;
+use crate::notifications::preferences::{Reports, Suppression};
+use crate::platform::dynamodb::keys::{report_users_pk, report_users_shard};
 
 impl Accounts {
     pub async fn preferences(&self, user: &UserId) -> Result<Preferences, StoreError> {
@@ -33,6 +34,12 @@ impl Accounts {
         }
         p.low_credit_threshold = item.opt_int("low_credit_threshold")?;
         p.updated_at = item.opt_time("updated_at")?;
+        p.reports = Reports {
+            daily: item.opt_flag("report_daily")?.unwrap_or(false),
+            weekly: item.opt_flag("report_weekly")?.unwrap_or(false),
+            monthly: item.opt_flag("report_monthly")?.unwrap_or(false),
+        };
+        p.tz = item.opt_string("tz")?.map(str::to_owned);
         if let Some(address) = item.opt_string("suppressed_address")? {
             p.email_suppressed = Some(Suppression {
                 email_address: address.to_owned(),
@@ -120,6 +127,23 @@ impl Accounts {
                 sets.push("#lct = :lct".into());
             }
         }
+        for (name, on) in &update.reports {
+            names.insert(format!("#r_{name}"), format!("report_{name}"));
+            values.insert(format!(":r_{name}"), flag(*on));
+            sets.push(format!("#r_{name} = :r_{name}"));
+        }
+        match &update.tz {
+            None => {}
+            Some(None) => {
+                names.insert("#tz".into(), "tz".into());
+                removes.push("#tz".to_owned());
+            }
+            Some(Some(tz)) => {
+                names.insert("#tz".into(), "tz".into());
+                values.insert(":tz".into(), s(tz));
+                sets.push("#tz = :tz".into());
+            }
+        }
         for (i, (channel, kind, on)) in update.switches.iter().enumerate() {
             names.insert(format!("#s{i}"), switch_attr(*channel, *kind));
             values.insert(format!(":s{i}"), flag(*on));
@@ -139,6 +163,46 @@ impl Accounts {
             .send()
             .await
             .map_err(sdk("UpdateItem preferences"))?;
-        Self::parse_preferences(&out.attributes.unwrap_or_default())
+        let prefs = Self::parse_preferences(&out.attributes.unwrap_or_default())?;
+        if !update.reports.is_empty() || update.tz.is_some() {
+            self.sync_report_registry(user, &prefs).await?;
+        }
+        Ok(prefs)
+    }
+
+    /// Keeps the registry of users with report emails (`REPORTUSERS#<shard>` / user: their zone
+    /// and reports) in step with `prefs`, so the hourly report run reads one small item per
+    /// subscriber and nothing of anyone else. Written after the preferences; a crash in between
+    /// is mended by the user's next change of reports or zone.
+    pub async fn sync_report_registry(
+        &self,
+        user: &UserId,
+        prefs: &Preferences,
+    ) -> Result<(), StoreError> {
+        let pk = report_users_pk(report_users_shard(user));
+        if prefs.reports.any() {
+            self.table
+                .put()
+                .item(PK, s(pk))
+                .item(SK, s(user.as_str()))
+                .item("tz", s(prefs.tz.as_deref().unwrap_or("UTC")))
+                .item("daily", flag(prefs.reports.daily))
+                .item("weekly", flag(prefs.reports.weekly))
+                .item("monthly", flag(prefs.reports.monthly))
+                .send()
+                .await
+                .map_err(sdk("PutItem report registry"))?;
+        } else {
+            self.table
+                .client()
+                .delete_item()
+                .table_name(self.table.name())
+                .key(PK, s(pk))
+                .key(SK, s(user.as_str()))
+                .send()
+                .await
+                .map_err(sdk("DeleteItem report registry"))?;
+        }
+        Ok(())
     }
 }
