@@ -19,8 +19,8 @@
 //!                                                         anomaly recall and false alarms on the
 //!                                                         seeded corpus (no emulators)
 //!   meterbell-dev emails                                 the emails moto's SES has accepted
-//!   meterbell-dev fire <Function>                        runs a scheduled function of the
-//!                                                         template once, now
+//!   meterbell-dev fire <Function> [--at <RFC 3339>]      runs a scheduled function of the
+//!                                                         template once, now (or as of --at)
 //!
 //! Emulator endpoints come from AWS_ENDPOINT_URL_DYNAMODB / _SQS / _SES (loopback only).
 
@@ -51,6 +51,8 @@ struct Args {
     jobs: usize,
     /// Positional arguments after the command (`fire <Function>`).
     names: Vec<String>,
+    /// `fire --at <RFC 3339>`: the firing's time (default now).
+    at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -69,6 +71,7 @@ fn parse_args() -> Result<Args> {
         template: PathBuf::from("template.yaml"),
         jobs: 400,
         names: vec![],
+        at: None,
     };
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
@@ -86,6 +89,14 @@ fn parse_args() -> Result<Args> {
                 args.params.insert(k.to_owned(), v.to_owned());
             }
             "--no-seed" => args.seed = false,
+            "--at" => {
+                let raw = value("--at")?;
+                args.at = Some(
+                    chrono::DateTime::parse_from_rfc3339(&raw)
+                        .context("--at must be an RFC 3339 time such as 2026-11-24T08:00:00Z")?
+                        .with_timezone(&chrono::Utc),
+                );
+            }
             "--sub" => args.sub = value("--sub")?,
             "--role" => args.roles.push(value("--role")?),
             "--ttl" => args.ttl = value("--ttl")?.parse().context("--ttl must be seconds")?,
@@ -182,7 +193,7 @@ async fn run() -> Result<()> {
                 bail!("usage: meterbell-dev fire <Function> (a scheduled function of the template)");
             };
             let scheduled = meterbell_dev::scheduler::find(&stack, name)?;
-            let at = chrono::Utc::now();
+            let at = args.at.unwrap_or_else(chrono::Utc::now);
             scheduled.fire(at).await?;
             println!("{name} ran as of {}", at.to_rfc3339());
             Ok(())

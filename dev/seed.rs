@@ -394,7 +394,7 @@ pub async fn seed_notifications(
                     email_address: Some(Some(address)),
                     switches: vec![],
                     low_credit_threshold: None,
-                    reports: vec![],
+                    reports: vec![("daily", true), ("weekly", true), ("monthly", true)],
                     tz: None,
                 },
             )

@@ -73,6 +73,12 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("alert-rule-delete", Handler::Http(alerts::delete_rule)),
     ("alert-rule-preview", Handler::Http(alerts::preview_rule)),
     ("alerts-history", Handler::Http(alerts::history)),
+    // ---- report emails (the seam)
+    (
+        "report-schedule",
+        Handler::Schedule(crate::seam::reports::schedule),
+    ),
+    ("report-sender", Handler::Sqs(crate::seam::reports::sender)),
     // ---- alerts (the seam)
     (
         "alert-rules-schedule",

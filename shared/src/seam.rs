@@ -9,6 +9,7 @@ pub mod alert_rules;
 pub mod anomalies;
 pub mod budgets;
 pub mod low_credits;
+pub mod reports;
 
 use std::collections::BTreeSet;
 

@@ -27,6 +27,7 @@ mod notifications_inbox;
 mod portal;
 mod queue_poller;
 mod report;
+mod report_emails;
 mod secrets;
 mod template;
 mod unread_count;

@@ -84,6 +84,9 @@ pub struct Resources {
     /// malformed group goes at once.
     pub anomaly_scan_queue_url: Option<String>,
     pub anomaly_scan_dlq_url: Option<String>,
+    /// Report emails due (queued by the hourly run) and where a malformed message goes.
+    pub report_queue_url: Option<String>,
+    pub report_dlq_url: Option<String>,
 }
 
 /// Delivery settings of the notification functions (template parameters `EmailSender`,
@@ -259,6 +262,8 @@ impl Config {
                 erase_queue_url: get("ERASE_QUEUE_URL"),
                 erase_dlq_url: get("ERASE_DLQ_URL"),
                 email_feedback_dlq_url: get("EMAIL_FEEDBACK_DLQ_URL"),
+                report_queue_url: get("REPORT_QUEUE_URL"),
+                report_dlq_url: get("REPORT_DLQ_URL"),
                 anomaly_scan_queue_url: get("ANOMALY_SCAN_QUEUE_URL"),
                 anomaly_scan_dlq_url: get("ANOMALY_SCAN_DLQ_URL"),
             },

@@ -34,16 +34,22 @@ const NOTIFICATION_TAG: &str = "meterbell-notification";
 /// The tags an email is sent with. SES tag values allow letters, digits, `_` and `-` only, so
 /// the user id travels base64url-encoded.
 pub fn tags(user: &UserId, notification: &Uuid) -> anyhow::Result<Vec<MessageTag>> {
-    Ok(vec![
-        MessageTag::builder()
-            .name(USER_TAG)
-            .value(URL_SAFE_NO_PAD.encode(user.as_str()))
-            .build()?,
+    let mut tags = user_tags(user)?;
+    tags.push(
         MessageTag::builder()
             .name(NOTIFICATION_TAG)
             .value(notification.simple().to_string())
             .build()?,
-    ])
+    );
+    Ok(tags)
+}
+
+/// The tags of an email that belongs to no notification (a usage report).
+pub fn user_tags(user: &UserId) -> anyhow::Result<Vec<MessageTag>> {
+    Ok(vec![MessageTag::builder()
+        .name(USER_TAG)
+        .value(URL_SAFE_NO_PAD.encode(user.as_str()))
+        .build()?])
 }
 
 /// One bounce or complaint that suppresses addresses.

@@ -13,6 +13,7 @@ mod deliveries;
 mod endpoints;
 pub use endpoints::{EndpointChange, Rotation};
 mod preferences;
+pub use preferences::{ReportClaim, ReportSubscriber};
 
 use std::collections::HashMap;
 

@@ -206,3 +206,111 @@ impl Accounts {
         Ok(())
     }
 }
+
+/// One subscriber of report emails, as the registry holds them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportSubscriber {
+    pub user: UserId,
+    pub tz: String,
+    pub reports: Reports,
+}
+
+/// Who may send one report email now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReportClaim {
+    /// This invocation: send, then mark it sent.
+    Claimed,
+    /// It went out already.
+    Sent,
+    /// Another invocation is sending it right now.
+    Busy,
+}
+
+/// How long a claim holds a report email before another invocation may take it over.
+const REPORT_CLAIM_SECONDS: i64 = 120;
+
+impl Accounts {
+    /// The subscribers in registry shard `shard`.
+    pub async fn report_subscribers(
+        &self,
+        shard: u32,
+    ) -> Result<Vec<ReportSubscriber>, StoreError> {
+        let query = self
+            .table
+            .query()
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(report_users_pk(shard)));
+        let mut out = vec![];
+        for item in paging::all(query, "Query report registry").await? {
+            let user = UserId::parse(item.string(SK)?)
+                .map_err(|e| StoreError::Corrupt(format!("report registry user {e}")))?;
+            out.push(ReportSubscriber {
+                user,
+                tz: item.string("tz")?.to_owned(),
+                reports: Reports {
+                    daily: item.flag("daily")?,
+                    weekly: item.flag("weekly")?,
+                    monthly: item.flag("monthly")?,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Claims the report email `sk` of `user` (`REPORT#<kind>#<period>`): exactly one invocation
+    /// sends it, however many runs or redeliveries ask.
+    pub async fn claim_report(&self, user: &UserId, sk: &str) -> Result<ReportClaim, StoreError> {
+        let now = Utc::now();
+        let result = self
+            .table
+            .put()
+            .item(PK, s(user_partition(user)))
+            .item(SK, s(sk))
+            .item("state", s("sending"))
+            .item("claimed_at", num(now.timestamp()))
+            .item(
+                "expires_at",
+                num((now + chrono::Duration::days(400)).timestamp()),
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#st = :sending AND claimed_at < :stale)",
+            )
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":stale", num(now.timestamp() - REPORT_CLAIM_SECONDS))
+            .send()
+            .await;
+        if conditional("PutItem report claim", result)?.is_some() {
+            return Ok(ReportClaim::Claimed);
+        }
+        let item = self
+            .table
+            .get(user_partition(user), sk, "GetItem report claim")
+            .await?;
+        Ok(
+            match item.as_ref().map(|i| i.string("state")).transpose()? {
+                Some("sent") => ReportClaim::Sent,
+                _ => ReportClaim::Busy,
+            },
+        )
+    }
+
+    /// Marks the report email `sk` sent (or settled: nothing to send).
+    pub async fn report_sent(
+        &self,
+        user: &UserId,
+        sk: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        self.table
+            .update(user_partition(user), sk)
+            .update_expression("SET #st = :sent, outcome = :o")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":o", s(outcome))
+            .send()
+            .await
+            .map_err(sdk("UpdateItem report sent"))?;
+        Ok(())
+    }
+}

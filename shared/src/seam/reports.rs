@@ -1,0 +1,268 @@
+//! Usage report emails: every hour (`report-schedule`, at minute 0) the registry of subscribers
+//! is read and each user whose local time is 08:00 is queued on `ReportQueue` with the reports
+//! due — the daily one every day, the weekly one on Mondays, the monthly one on the 1st.
+//! `report-sender` claims each report email (`REPORT#<kind>#<period>` in the user's partition)
+//! before building and sending it, so overlapping runs, retried invocations and redelivered
+//! messages send it once; a claim abandoned by a crash is taken over after two minutes.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_ses::primitives::Blob;
+use aws_sdk_ses::types::RawMessage;
+use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::analytics::ingest::rollups_store;
+use crate::analytics::routes::report::{build, html_of, Kind, Span};
+use crate::analytics::zone::Zone;
+use crate::notifications::channels::email::{feedback, mime};
+use crate::notifications::store::accounts::ReportClaim;
+use crate::notifications::store::{accounts, Accounts};
+use crate::platform::app::App;
+use crate::platform::config::require;
+use crate::platform::domain::UserId;
+use crate::platform::dynamodb::keys::{report_sent_sk, RULE_USER_SHARDS};
+use crate::platform::error::ApiError;
+use crate::platform::handler::{ScheduleFuture, SqsFuture, Tick};
+use crate::platform::sqs::{self, Settled};
+
+/// Subscribers per work message.
+pub const USERS_PER_MESSAGE: usize = 25;
+/// The local hour report emails go out.
+pub const SEND_HOUR: u32 = 8;
+
+/// One subscriber's reports due at `at`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Due {
+    pub user: String,
+    pub tz: String,
+    pub kinds: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Work {
+    pub at: DateTime<Utc>,
+    pub due: Vec<Due>,
+}
+
+/// The reports of a subscriber due at `at`: none unless it is 08:00 where they are.
+pub fn due_at(
+    at: DateTime<Utc>,
+    tz: &Zone,
+    reports: &crate::notifications::preferences::Reports,
+) -> Vec<Kind> {
+    let local = tz.local(at);
+    if local.hour() != SEND_HOUR {
+        return vec![];
+    }
+    let mut out = vec![];
+    if reports.daily {
+        out.push(Kind::Day);
+    }
+    if reports.weekly && local.weekday() == Weekday::Mon {
+        out.push(Kind::Week);
+    }
+    if reports.monthly && local.day() == 1 {
+        out.push(Kind::Month);
+    }
+    out
+}
+
+/// `report-schedule`: queues the subscribers whose reports are due as of the firing's time.
+pub fn schedule(app: Arc<App>, tick: Tick) -> ScheduleFuture {
+    Box::pin(async move {
+        let accounts = accounts(&app).await?;
+        let queue = require(&app.config().resources.report_queue_url, "REPORT_QUEUE_URL")?;
+        let mut due = vec![];
+        let mut subscribers = 0;
+        for shard in 0..RULE_USER_SHARDS {
+            for s in accounts.report_subscribers(shard).await? {
+                subscribers += 1;
+                let zone = Zone::parse(&s.tz).unwrap_or_else(Zone::utc);
+                let kinds = due_at(tick.at, &zone, &s.reports);
+                if !kinds.is_empty() {
+                    due.push(Due {
+                        user: s.user.to_string(),
+                        tz: s.tz,
+                        kinds: kinds.iter().map(|k| k.name().to_owned()).collect(),
+                    });
+                }
+            }
+        }
+        let work: Vec<Work> = due
+            .chunks(USERS_PER_MESSAGE)
+            .map(|c| Work {
+                at: tick.at,
+                due: c.to_vec(),
+            })
+            .collect();
+        sqs::send_json(app.sqs().await, queue, &work).await?;
+        tracing::info!(
+            subscribers,
+            due = due.len(),
+            messages = work.len(),
+            "report emails queued"
+        );
+        Ok(())
+    })
+}
+
+/// Builds and sends one report email unless it went out already; what happened, for the log.
+async fn send_one(
+    app: &App,
+    accounts: &Accounts,
+    user: &UserId,
+    zone: &Zone,
+    kind: Kind,
+    at: DateTime<Utc>,
+) -> Result<&'static str, ApiError> {
+    let span = Span::before(kind, zone.local(at).date_naive(), zone)?;
+    let sk = report_sent_sk(kind.name(), &span.label);
+    match accounts.claim_report(user, &sk).await? {
+        ReportClaim::Claimed => {}
+        ReportClaim::Sent => return Ok("sent before"),
+        ReportClaim::Busy => {
+            return Err(ApiError::Conflict(
+                "another invocation is sending this report".into(),
+            ))
+        }
+    }
+    let prefs = accounts.preferences(user).await?;
+    let Some(to) = prefs
+        .email_address
+        .as_ref()
+        .filter(|a| !prefs.is_suppressed(a))
+    else {
+        accounts.report_sent(user, &sk, "no email address").await?;
+        return Ok("no address");
+    };
+    let store = rollups_store(app).await?;
+    let body: Value = build(&store, user, &span).await?;
+    let settings = &app.config().notifications;
+    let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
+    let subject = format!("Your {} usage report: {}", kind.name(), span.label);
+    let text = text_of(&body);
+    let html = html_of(&body);
+    let boundary = format!("meterbell-{}", uuid::Uuid::now_v7().simple());
+    let raw = mime::render(&mime::Mail {
+        from: sender,
+        to: to.as_str(),
+        reply_to: settings.email_reply_to.as_deref(),
+        subject: &subject,
+        text: &text,
+        html: &html,
+        unsubscribe: None,
+        boundary: &boundary,
+    });
+    let message = RawMessage::builder()
+        .data(Blob::new(raw))
+        .build()
+        .map_err(|e| ApiError::Unexpected(e.into()))?;
+    app.ses()
+        .await
+        .send_raw_email()
+        .source(sender)
+        .destinations(to.as_str())
+        .raw_message(message)
+        .set_configuration_set_name(settings.email_configuration_set.clone())
+        .set_tags(Some(
+            feedback::user_tags(user).map_err(ApiError::Unexpected)?,
+        ))
+        .send()
+        .await
+        .map_err(|e| {
+            ApiError::Unexpected(anyhow::anyhow!(
+                "SES: {}",
+                aws_sdk_ses::error::DisplayErrorContext(e)
+            ))
+        })?;
+    accounts.report_sent(user, &sk, "sent").await?;
+    Ok("sent")
+}
+
+/// The plain-text part: the totals and the recommendations.
+fn text_of(body: &Value) -> String {
+    let mut out = format!("Usage report {}\n\n", body["report"].as_str().unwrap_or(""));
+    for (k, v) in body["totals"].as_object().into_iter().flatten() {
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    out.push_str("\nRecommendations:\n");
+    for r in body["recommendations"].as_array().into_iter().flatten() {
+        out.push_str(&format!("- {}\n", r["text"].as_str().unwrap_or("")));
+    }
+    out
+}
+
+/// `report-sender`, the consumer of `ReportQueue`. A malformed message goes to the dead-letter
+/// queue at once; a failed report fails its message, which SQS delivers again (the reports that
+/// went out find their claims and are not sent twice).
+pub fn sender(app: Arc<App>, event: SqsEvent) -> SqsFuture {
+    Box::pin(async move {
+        let batch = sqs::run_batch(&event.records, 1, |record| {
+            let app = &app;
+            async move {
+                let body = record.body.as_deref().unwrap_or_default();
+                let work: Work = match serde_json::from_str(body) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        let dlq =
+                            require(&app.config().resources.report_dlq_url, "REPORT_DLQ_URL")?;
+                        let why = format!("not a report message: {e}");
+                        sqs::dead_letter(
+                            app.sqs().await,
+                            dlq,
+                            body,
+                            &why,
+                            record.message_id.as_deref(),
+                        )
+                        .await?;
+                        return Ok(Settled::Done(()));
+                    }
+                };
+                let accounts = accounts(app).await?;
+                for due in &work.due {
+                    let Ok(user) = UserId::parse(&due.user) else {
+                        tracing::warn!(user = due.user, "report for an invalid user id skipped");
+                        continue;
+                    };
+                    let zone = Zone::parse(&due.tz).unwrap_or_else(Zone::utc);
+                    for kind in due.kinds.iter().filter_map(|k| Kind::parse(k)) {
+                        let outcome = send_one(app, &accounts, &user, &zone, kind, work.at).await?;
+                        tracing::info!(user = %user, kind = kind.name(), outcome, "report email");
+                    }
+                }
+                Ok(Settled::Done(()))
+            }
+        })
+        .await;
+        batch.response
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notifications::preferences::Reports;
+
+    #[test]
+    fn reports_are_due_at_eight_local_the_weekly_on_mondays_the_monthly_on_the_first() {
+        let all = Reports {
+            daily: true,
+            weekly: true,
+            monthly: true,
+        };
+        let paris = Zone::parse("Europe/Paris").unwrap();
+        // Monday 2026-06-01, 08:00 in Paris is 06:00 UTC.
+        let at: DateTime<Utc> = "2026-06-01T06:00:00Z".parse().unwrap();
+        assert_eq!(
+            due_at(at, &paris, &all),
+            [Kind::Day, Kind::Week, Kind::Month]
+        );
+        assert!(due_at(at, &Zone::utc(), &all).is_empty(), "06:00 in UTC");
+        let tuesday: DateTime<Utc> = "2026-06-02T06:00:00Z".parse().unwrap();
+        assert_eq!(due_at(tuesday, &paris, &all), [Kind::Day]);
+    }
+}
