@@ -91,9 +91,11 @@ impl Lifecycle {
             201
         );
         assert_eq!(
-            me.update_preferences(&json!({"email_address": "someone@example.com"}))
-                .await
-                .status,
+            me.update_preferences(
+                &json!({"email_address": "someone@example.com", "reports": {"weekly": true}})
+            )
+            .await
+            .status,
             200
         );
         assert_eq!(

@@ -310,7 +310,16 @@ pub async fn run(
             Phase::HourlyRollups => (usage.erase_rollups(&user, 'H', STEP).await?.done, None),
             Phase::DailyRollups => (usage.erase_rollups(&user, 'D', STEP).await?.done, None),
             Phase::Notifications => (inbox.erase_page(&user, STEP).await?, None),
-            Phase::Accounts => (accounts.erase_page(&user, STEP).await?, None),
+            Phase::Accounts => {
+                let done = accounts.erase_page(&user, STEP).await?;
+                if done {
+                    // Out of the report emails' registry too (it lives outside the partition).
+                    accounts
+                        .sync_report_registry(&user, &Default::default())
+                        .await?;
+                }
+                (done, None)
+            }
             Phase::Totals => (usage.erase_totals(&user, STEP).await?.done, None),
             Phase::Done => (true, None),
         };
