@@ -148,20 +148,8 @@ impl UsageStore {
                     .build(),
             );
         }
-        let mut retry = Retry::new("TransactWriteItems rules");
-        loop {
-            match transact(&self.client, items.clone()).await? {
-                Tx::Committed { write_units } => {
-                    self.charge(|s| {
-                        s.write_units += write_units;
-                        s.transactions += 1;
-                    });
-                    return Ok(true);
-                }
-                Tx::ConditionsFailed(_) => return Ok(false),
-                Tx::Retry(_) => retry.pause().await?,
-            }
-        }
+        self.commit_versioned("TransactWriteItems rules", items)
+            .await
     }
 
     /// Clears the pending transitions once their notifications are queued, if the item is still

@@ -10,7 +10,6 @@
 use super::*;
 use crate::analytics::budget::{Amount, Budget, Firing};
 use crate::platform::dynamodb::keys::{alert_history_sk, SYSTEM_TOTALS_PK};
-use crate::platform::dynamodb::transact::Tx;
 
 pub const BUDGETS_SK: &str = "BUDGETS";
 const LIST: &str = "budgets";
@@ -137,20 +136,8 @@ impl UsageStore {
                     .build(),
             );
         }
-        let mut retry = Retry::new("TransactWriteItems budgets");
-        loop {
-            match transact(&self.client, items.clone()).await? {
-                Tx::Committed { write_units } => {
-                    self.charge(|s| {
-                        s.write_units += write_units;
-                        s.transactions += 1;
-                    });
-                    return Ok(true);
-                }
-                Tx::ConditionsFailed(_) => return Ok(false),
-                Tx::Retry(_) => retry.pause().await?,
-            }
-        }
+        self.commit_versioned("TransactWriteItems budgets", items)
+            .await
     }
 }
 

@@ -240,6 +240,27 @@ impl UsageStore {
         (from + Duration::days(i64::from(self.retention_days) + 1)).timestamp()
     }
 
+    /// Commits a write conditioned on a version read (budgets, rules) under the retry policy:
+    /// `true` once written, `false` when another writer moved the version first.
+    async fn commit_versioned(
+        &self,
+        what: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        match crate::platform::dynamodb::transact::transact_retrying(&self.client, what, items)
+            .await?
+        {
+            Tx::Committed { write_units } => {
+                self.charge(|s| {
+                    s.write_units += write_units;
+                    s.transactions += 1;
+                });
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn rollups_table(&self) -> Result<&str, StoreError> {
         self.rollups_table.as_deref().ok_or_else(|| {
             StoreError::Config(crate::platform::config::ConfigError(
