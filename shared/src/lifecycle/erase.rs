@@ -354,14 +354,7 @@ pub fn eraser(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                     Ok(w) => w,
                     Err(why) => {
                         let dlq = require(&app.config().resources.erase_dlq_url, "ERASE_DLQ_URL")?;
-                        sqs::dead_letter(
-                            app.sqs().await,
-                            dlq,
-                            body,
-                            &why,
-                            record.message_id.as_deref(),
-                        )
-                        .await?;
+                        sqs::dead_letter_record(app.sqs().await, dlq, record, &why).await?;
                         return Ok(Settled::Done(()));
                     }
                 };

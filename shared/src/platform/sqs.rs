@@ -211,6 +211,30 @@ pub async fn send_batch(client: &Client, queue: &str, bodies: &[String]) -> Resu
     Ok(())
 }
 
+/// Moves `record`, a message that can never succeed, to the dead-letter queue `dlq` at once
+/// with `why` (its reason attribute and a log line); the consumer then counts it done.
+pub async fn dead_letter_record(
+    client: &Client,
+    dlq: &str,
+    record: &SqsMessage,
+    why: &str,
+) -> Result<(), SqsError> {
+    let id = record.message_id.as_deref();
+    tracing::warn!(
+        reason = why,
+        message_id = id.unwrap_or_default(),
+        "message dead-lettered"
+    );
+    dead_letter(
+        client,
+        dlq,
+        record.body.as_deref().unwrap_or_default(),
+        why,
+        id,
+    )
+    .await
+}
+
 /// Puts `body` on the dead-letter queue `dlq` at once, with its `reason` (and the id of the
 /// message it came from, when there was one) as message attributes.
 pub async fn dead_letter(

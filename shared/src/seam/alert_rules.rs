@@ -406,15 +406,7 @@ pub fn evaluator(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                             &app.config().resources.alert_rules_dlq_url,
                             "ALERT_RULES_DLQ_URL",
                         )?;
-                        tracing::warn!(reason = why, "alert rule work dead-lettered");
-                        sqs::dead_letter(
-                            app.sqs().await,
-                            dlq,
-                            body,
-                            &why,
-                            record.message_id.as_deref(),
-                        )
-                        .await?;
+                        sqs::dead_letter_record(app.sqs().await, dlq, record, &why).await?;
                         return Ok(Settled::Done(0));
                     }
                 };

@@ -337,15 +337,7 @@ pub fn anomaly_worker(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                             &app.config().resources.anomaly_scan_dlq_url,
                             "ANOMALY_SCAN_DLQ_URL",
                         )?;
-                        tracing::warn!(reason = why, "anomaly scan order dead-lettered");
-                        sqs::dead_letter(
-                            app.sqs().await,
-                            dlq,
-                            body,
-                            &why,
-                            record.message_id.as_deref(),
-                        )
-                        .await?;
+                        sqs::dead_letter_record(app.sqs().await, dlq, record, &why).await?;
                         return Ok(Settled::Done(()));
                     }
                 };

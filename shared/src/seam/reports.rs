@@ -211,14 +211,7 @@ pub fn sender(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                         let dlq =
                             require(&app.config().resources.report_dlq_url, "REPORT_DLQ_URL")?;
                         let why = format!("not a report message: {e}");
-                        sqs::dead_letter(
-                            app.sqs().await,
-                            dlq,
-                            body,
-                            &why,
-                            record.message_id.as_deref(),
-                        )
-                        .await?;
+                        sqs::dead_letter_record(app.sqs().await, dlq, record, &why).await?;
                         return Ok(Settled::Done(()));
                     }
                 };

@@ -122,12 +122,12 @@ pub(crate) fn owner_with(
         if params.get("user_id").is_some() {
             return Err(ApiError::invalid(
                 "system",
-                "system=true is the platform's budgets; it does not combine with user_id",
+                "system=true is the platform as a whole; it does not combine with user_id",
             ));
         }
         if !caller.is_admin() {
             return Err(ApiError::Forbidden(
-                "only an admin may manage system-wide budgets".into(),
+                "only an admin may read or manage the platform's figures and budgets".into(),
             ));
         }
         return Ok((Scope::System, caller, params));

@@ -22,7 +22,7 @@ use crate::platform::app::App;
 use crate::platform::config::require;
 use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
-use crate::platform::http::{authenticate, json, HttpResponse, Params};
+use crate::platform::http::{json, HttpResponse, Params};
 
 /// The longest `horizon` in days.
 pub const MAX_HORIZON_DAYS: i64 = 90;
@@ -328,26 +328,8 @@ pub(crate) fn subject(
     req: &Request,
     extra: &[&str],
 ) -> Result<(Scope, Params), ApiError> {
-    let caller = authenticate(app, req)?;
-    let mut allowed = vec!["user_id", "system"];
-    allowed.extend_from_slice(extra);
-    let params = Params::parse(req, &allowed)?;
-    if params.boolean("system")? == Some(true) {
-        if params.get("user_id").is_some() {
-            return Err(ApiError::invalid(
-                "system",
-                "system=true is the platform as a whole; it does not combine with user_id",
-            ));
-        }
-        if !caller.is_admin() {
-            return Err(ApiError::Forbidden(
-                "only an admin may read the platform's figures".into(),
-            ));
-        }
-        return Ok((Scope::System, params));
-    }
-    let user = params.target_user(&caller)?;
-    Ok((Scope::User(user), params))
+    // The budgets' rule of whose data a request names, shared by every route with `system=true`.
+    super::budgets::owner_with(app, req, extra).map(|(owner, _, params)| (owner, params))
 }
 
 async fn get_forecast(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {

@@ -217,15 +217,7 @@ pub fn email_feedback(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                             &app.config().resources.email_feedback_dlq_url,
                             "EMAIL_FEEDBACK_DLQ_URL",
                         )?;
-                        tracing::warn!(reason = why, "email feedback dead-lettered");
-                        sqs::dead_letter(
-                            app.sqs().await,
-                            dlq,
-                            body,
-                            &why,
-                            record.message_id.as_deref(),
-                        )
-                        .await?;
+                        sqs::dead_letter_record(app.sqs().await, dlq, record, &why).await?;
                     }
                 }
                 Ok(Settled::Done(()))
