@@ -35,6 +35,7 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("analytics-providers", Handler::Http(analytics::providers)),
     ("analytics-top-models", Handler::Http(analytics::top_models)),
     ("analytics-endpoints", Handler::Http(analytics::endpoints)),
+    ("analytics-breakdown", Handler::Http(analytics::breakdown)),
     (
         "analytics-performance",
         Handler::Http(analytics::performance),

@@ -7,6 +7,7 @@ mod helpers;
 mod alert_rules;
 mod analytics;
 mod anomalies;
+mod attribution;
 mod budgets;
 mod build;
 mod contract;

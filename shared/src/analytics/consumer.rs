@@ -101,7 +101,7 @@ async fn prepare(app: &App, record: &SqsMessage) -> Result<Vec<Value>, ApiError>
     let mut valid = vec![];
     let mut rejected = vec![];
     for item in raw {
-        match UsageEvent::parse(&item, window) {
+        match UsageEvent::parse_attributed(&item, window, &app.config().tag_keys) {
             Ok(_) => valid.push(item),
             Err(why) => rejected.push(RejectedEvent { raw: item, why }),
         }

@@ -96,6 +96,19 @@ impl UsageEvent {
             .map(str::to_owned)
     }
 
+    /// [`Self::parse`], and the values of the deployment's attributed tag keys must be usable
+    /// as rollup dimensions.
+    pub fn parse_attributed(
+        raw: &Value,
+        window: Window,
+        keys: &crate::analytics::attribution::TagKeys,
+    ) -> Result<Self, Rejection> {
+        let event = Self::parse(raw, window)?;
+        keys.check(&event)
+            .map_err(|(field, reason)| Rejection { field, reason })?;
+        Ok(event)
+    }
+
     pub fn parse(raw: &Value, window: Window) -> Result<Self, Rejection> {
         let obj = raw
             .as_object()

@@ -68,7 +68,8 @@ pub async fn usage_store(app: &App) -> Result<UsageStore, ApiError> {
         Some(require(&r.events_table, "EVENTS_TABLE")?),
         Some(require(&r.rollups_table, "ROLLUPS_TABLE")?),
         app.config().retention_days,
-    ))
+    )
+    .attributing(&app.config().tag_keys))
 }
 
 /// The usage store over the rollups table alone: what every reader and alert evaluation needs.
@@ -104,7 +105,7 @@ pub async fn ingest(app: &App, raw: &[Value]) -> Result<Ingested, ApiError> {
     let mut positions = vec![];
     let mut rejected_raw = vec![];
     for (index, item) in raw.iter().enumerate() {
-        match UsageEvent::parse(item, window) {
+        match UsageEvent::parse_attributed(item, window, &app.config().tag_keys) {
             Ok(e) => {
                 positions.push(results.len());
                 results.push(EventResult {

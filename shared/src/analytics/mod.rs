@@ -4,9 +4,11 @@
 
 pub mod alert_rule;
 pub mod anomaly;
+pub mod attribution;
 pub mod budget;
 pub mod consumer;
 pub mod corpus;
+pub mod dimension;
 pub mod event;
 pub mod forecast;
 pub mod histogram;

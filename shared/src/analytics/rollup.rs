@@ -5,10 +5,17 @@
 //! Attribute names: `T|f` totals; `P|provider|f`, `M|provider|model|f`, `E|endpoint|f` per
 //! dimension, with f = r requests, e errors, c credits, u cost (micro-USD), i/o tokens in/out,
 //! l latency sum (ms); `H|b`, `MH|provider|model|b`, `EH|endpoint|b` latency histogram buckets;
-//! `D|hh` requests per UTC hour of day; `Y|x` payments.
+//! `D|hh` requests per UTC hour of day; `Y|x` payments; `MG|provider|model|key|value|f` the
+//! usage of one model under one value of an attributed tag (every f but l).
+//!
+//! Tag counters ride in the model's own item (stored there as `G|key|value|f`): an event
+//! already rewrites its model item, so attribution adds bytes to a write it pays anyway instead
+//! of items of its own, and it keeps exact model-by-tag figures (what `filter=tag:…` with
+//! `group_by=model` needs). A tag's total is the sum over its models.
 
 use std::collections::BTreeMap;
 
+use super::attribution::TagKeys;
 use super::event::{Detail, UsageEvent};
 use super::histogram::Histogram;
 use crate::analytics::event::PaymentStatus;
@@ -25,7 +32,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn merge(&mut self, o: &Counters) {
+    pub fn merge(&mut self, o: &Counters) {
         self.requests += o.requests;
         self.errors += o.errors;
         self.credits += o.credits;
@@ -33,6 +40,19 @@ impl Counters {
         self.input_tokens += o.input_tokens;
         self.output_tokens += o.output_tokens;
         self.latency_ms += o.latency_ms;
+    }
+
+    /// What a tag's counters keep: all but the latency sum (latency per tag would need its
+    /// histograms too, the largest part of an item).
+    fn tag_fields(&self) -> [(&'static str, i64); 6] {
+        [
+            ("r", self.requests),
+            ("e", self.errors),
+            ("c", self.credits),
+            ("u", self.cost_micros),
+            ("i", self.input_tokens),
+            ("o", self.output_tokens),
+        ]
     }
 
     fn fields(&self) -> [(&'static str, i64); 7] {
@@ -115,11 +135,52 @@ pub struct Rollup {
     /// Requests per UTC hour of day.
     pub hour_of_day: BTreeMap<u8, i64>,
     pub payments: Payments,
+    /// Per (provider, model), per attributed (tag key, value): requests, errors, credits, cost.
+    pub model_tags: BTreeMap<(String, String), BTreeMap<(String, String), Counters>>,
 }
+
+/// A (provider, model) pair.
+pub type ModelId = (String, String);
+/// A (tag key, value) pair.
+pub type TagValue = (String, String);
 
 impl Rollup {
     pub fn add(&mut self, event: &UsageEvent) {
         self.add_with(event, true);
+    }
+
+    /// Adds `event` and its attributed tags (`keys`): what a user's rollups hold.
+    pub fn add_attributed(&mut self, event: &UsageEvent, keys: &TagKeys) {
+        self.add_with(event, true);
+        if let Detail::Request(r) = &event.detail {
+            for (k, v) in keys.of(event) {
+                let c = self
+                    .model_tags
+                    .entry((r.provider.clone(), r.model.clone()))
+                    .or_default()
+                    .entry((k.to_owned(), v.to_owned()))
+                    .or_default();
+                c.requests += 1;
+                c.errors += i64::from(r.is_error());
+                c.credits += r.credits;
+                c.cost_micros += r.cost_micros;
+                c.input_tokens += r.input_tokens;
+                c.output_tokens += r.output_tokens;
+            }
+        }
+    }
+
+    /// Each value of tag `key` with its usage, summed over models.
+    pub fn tag_values(&self, key: &str) -> BTreeMap<String, Counters> {
+        let mut out: BTreeMap<String, Counters> = BTreeMap::new();
+        for tags in self.model_tags.values() {
+            for ((k, v), c) in tags {
+                if k == key {
+                    out.entry(v.clone()).or_default().merge(c);
+                }
+            }
+        }
+        out
     }
 
     /// Adds what system-wide reports read (totals, providers, models, payments) and leaves out
@@ -215,6 +276,12 @@ impl Rollup {
         for (f, v) in o.payments.fields() {
             self.payments.set(f, v);
         }
+        for (m, tags) in &o.model_tags {
+            let mine = self.model_tags.entry(m.clone()).or_default();
+            for (t, c) in tags {
+                mine.entry(t.clone()).or_default().merge(c);
+            }
+        }
     }
 
     /// Every non-zero counter as (attribute name, value): what one `ADD` update applies.
@@ -262,7 +329,51 @@ impl Rollup {
         for (f, v) in self.payments.fields() {
             push(format!("Y|{f}"), v);
         }
+        for ((p, m), tags) in &self.model_tags {
+            for ((k, tv), c) in tags {
+                for (f, v) in c.tag_fields() {
+                    push(format!("MG|{p}|{m}|{k}|{tv}|{f}"), v);
+                }
+            }
+        }
         out
+    }
+
+    /// The attribute name `term` is stored under in its item: a model's tag counters drop the
+    /// model, which the item's key already names (fewer bytes in every write).
+    pub fn stored_name(term: &str) -> String {
+        match term.strip_prefix("MG|") {
+            Some(rest) => {
+                let parts: Vec<&str> = rest.splitn(3, '|').collect();
+                match parts.as_slice() {
+                    [_, _, tail] => format!("G|{tail}"),
+                    _ => term.to_owned(),
+                }
+            }
+            None => term.to_owned(),
+        }
+    }
+
+    /// Rebuilds the rollup of one stored item: `part` is its part of the bucket (see
+    /// [`Self::part_of`]), which names the model of its tag counters.
+    pub fn from_item<'a>(
+        part: Option<&str>,
+        terms: impl IntoIterator<Item = (&'a str, i64)>,
+    ) -> Rollup {
+        let model = part.and_then(|p| p.strip_prefix("M#"));
+        let mut full: Vec<(String, i64)> = vec![];
+        let mut plain: Vec<(&str, i64)> = vec![];
+        for (name, v) in terms {
+            match (model, name.strip_prefix("G|")) {
+                (Some(m), Some(rest)) => full.push((format!("MG|{m}|{rest}"), v)),
+                _ => plain.push((name, v)),
+            }
+        }
+        Rollup::from_terms(
+            plain
+                .into_iter()
+                .chain(full.iter().map(|(n, v)| (n.as_str(), *v))),
+        )
     }
 
     /// Which stored item of its bucket the counter `term` lives in: the bucket's own item
@@ -273,7 +384,7 @@ impl Rollup {
     pub fn part_of(term: &str) -> Option<String> {
         let parts: Vec<&str> = term.split('|').collect();
         match parts.as_slice() {
-            ["M" | "MH", p, m, _] => Some(format!("M#{p}|{m}")),
+            ["M" | "MH", p, m, _] | ["MG", p, m, _, _, _] => Some(format!("M#{p}|{m}")),
             ["E" | "EH", e, _] => Some(format!("E#{e}")),
             _ => None,
         }
@@ -320,6 +431,13 @@ impl Rollup {
                     }
                 }
                 ["Y", f] => r.payments.set(f, v),
+                ["MG", p, m, k, tv, f] => r
+                    .model_tags
+                    .entry(((*p).to_owned(), (*m).to_owned()))
+                    .or_default()
+                    .entry(((*k).to_owned(), (*tv).to_owned()))
+                    .or_default()
+                    .set(f, v),
                 _ => {}
             }
         }
@@ -359,6 +477,67 @@ mod tests {
         assert_eq!(r.total.errors, 1);
         assert_eq!(r.total.cost_micros, 12_000);
         assert_eq!(r.hour_of_day[&10], 2);
+    }
+
+    fn tagged(id: &str, model: &str, tags: serde_json::Value) -> UsageEvent {
+        let raw = json!({"event_id": id, "user_id": "u", "timestamp": "2026-11-22T10:04:05Z", "kind": "request",
+            "provider": "openai", "model": model, "endpoint": "/v1/chat", "status_code": 200,
+            "latency_ms": 10, "credits": 10, "cost_usd": 0.5, "tags": tags});
+        UsageEvent::parse(
+            &raw,
+            Window {
+                now: "2026-11-22T12:00:00Z".parse().unwrap(),
+                retention_days: 30,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn attributed_tags_are_counted_per_model_and_stored_in_the_models_item() {
+        let keys = TagKeys::parse(Some("project,team")).unwrap();
+        let mut r = Rollup::default();
+        r.add_attributed(
+            &tagged("a", "gpt-4o", json!({"project": "search", "x": "y"})),
+            &keys,
+        );
+        r.add_attributed(
+            &tagged(
+                "b",
+                "gpt-4o-mini",
+                json!({"project": "search", "team": "core"}),
+            ),
+            &keys,
+        );
+        r.add_attributed(&tagged("c", "gpt-4o", json!({"project": "chat"})), &keys);
+
+        let projects = r.tag_values("project");
+        assert_eq!(projects["search"].requests, 2);
+        assert_eq!(projects["search"].cost_micros, 1_000_000);
+        assert_eq!(projects["chat"].requests, 1);
+        assert_eq!(r.tag_values("team")["core"].requests, 1);
+        assert!(r.tag_values("x").is_empty());
+
+        // Stored: each model item keeps its own tag counters under short names.
+        let mut items: BTreeMap<Option<String>, Vec<(String, i64)>> = BTreeMap::new();
+        for (name, v) in r.terms() {
+            items
+                .entry(Rollup::part_of(&name))
+                .or_default()
+                .push((Rollup::stored_name(&name), v));
+        }
+        let gpt4o = &items[&Some("M#openai|gpt-4o".to_owned())];
+        assert!(gpt4o
+            .iter()
+            .any(|(n, v)| n == "G|project|search|u" && *v == 500_000));
+        let mut back = Rollup::default();
+        for (part, terms) in &items {
+            back.merge(&Rollup::from_item(
+                part.as_deref(),
+                terms.iter().map(|(n, v)| (n.as_str(), *v)),
+            ));
+        }
+        assert_eq!(back, r);
     }
 
     #[test]

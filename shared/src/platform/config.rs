@@ -132,6 +132,8 @@ pub struct Config {
     pub anomaly: crate::analytics::anomaly::Thresholds,
     /// Who hears of system-wide anomalies (`AnomalyAdminUserIds`; none: recorded only).
     pub anomaly_admins: Vec<crate::platform::domain::UserId>,
+    /// Tag keys whose values usage is rolled up by (`AttributedTagKeys`).
+    pub tag_keys: crate::analytics::attribution::TagKeys,
 }
 
 impl Config {
@@ -269,6 +271,9 @@ impl Config {
             },
             cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
             retention_days,
+            tag_keys: crate::analytics::attribution::TagKeys::parse(
+                get("ATTRIBUTED_TAG_KEYS").as_deref(),
+            )?,
         })
     }
 }

@@ -52,7 +52,8 @@ http_handler!(
 );
 
 async fn get_providers(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let read = open_read(app, req, &[]).await?;
+    let read = open_read(app, req, &[FILTER]).await?;
+    read.dims.require(Facet::Providers, "providers")?;
     let total = read
         .load(&Scope::User(read.user()?), &read.whole())
         .await?
@@ -104,7 +105,8 @@ http_handler!(
 );
 
 async fn get_top_models(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let read = open_read(app, req, &["limit"]).await?;
+    let read = open_read(app, req, &["limit", FILTER]).await?;
+    read.dims.require(Facet::Models, "top-models")?;
     let limit = read.params.integer("limit", 1, 100)?.unwrap_or(10) as usize;
     let total = read
         .load(&Scope::User(read.user()?), &read.whole())
@@ -146,7 +148,8 @@ http_handler!(
 );
 
 async fn get_endpoints(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let read = open_read(app, req, &[]).await?;
+    let read = open_read(app, req, &[FILTER]).await?;
+    read.dims.require(Facet::Endpoints, "endpoints")?;
     let total = read
         .load(&Scope::User(read.user()?), &read.whole())
         .await?

@@ -2,6 +2,7 @@
 //! cursor, never truncated.
 
 use super::*;
+use crate::analytics::dimension::Filter;
 use crate::analytics::store::events::RequestRecord;
 
 /// Rows per export page: well under Lambda's 6 MB response limit and its timeout.
@@ -21,7 +22,7 @@ struct ExportPage {
 }
 
 async fn export_page(app: &App, req: &Request) -> Result<ExportPage, ApiError> {
-    let mut read = open_read(app, req, &["cursor", "limit"]).await?;
+    let mut read = open_read(app, req, &["cursor", "limit", FILTER]).await?;
     let user = read.user()?;
     let limit = read
         .params
@@ -56,7 +57,12 @@ async fn export_page(app: &App, req: &Request) -> Result<ExportPage, ApiError> {
             limit,
         )
         .await?;
-    let rows = page.rows;
+    // Filtered after the page is read: a page may hold fewer rows than `limit` (even none)
+    // and still have a next cursor; the cursor moves over what was read, so nothing is skipped.
+    let rows = match &read.dims.filter {
+        None => page.rows,
+        Some(f) => page.rows.into_iter().filter(|r| matches(f, r)).collect(),
+    };
     let next = match page.next {
         None => None,
         Some(after) => Some(cursor::seal(
@@ -76,6 +82,17 @@ async fn export_page(app: &App, req: &Request) -> Result<ExportPage, ApiError> {
         next,
         period: read.period,
     })
+}
+
+/// Whether the raw event `r` is in the usage `f` names (any tag may be filtered here, but the
+/// filter accepts only attributed keys, so exports and rollups agree on what a filter means).
+fn matches(f: &Filter, r: &RequestRecord) -> bool {
+    match &f.dimension {
+        Dimension::Provider => r.provider == f.value,
+        Dimension::Model => model_key(&r.provider, &r.model) == f.value,
+        Dimension::Endpoint => r.endpoint == f.value,
+        Dimension::Tag(k) => r.tags.get(k) == Some(&f.value),
+    }
 }
 
 /// A cell a spreadsheet would run as a formula gets a leading `'` (OWASP CSV injection).
@@ -107,11 +124,14 @@ http_handler!(
 
 async fn get_export_csv(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let page = export_page(app, req).await?;
+    let keys: Vec<&str> = app.config().tag_keys.iter().collect();
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(vec![]);
     let fail = |e: csv::Error| ApiError::Unexpected(e.into());
-    w.write_record([
+    // The contract's columns first, then one per attributed tag key and the other tags as one
+    // JSON object, so a spreadsheet can pivot on the attributed ones.
+    let mut header: Vec<String> = [
         "Date",
         "Time",
         "Provider",
@@ -119,11 +139,15 @@ async fn get_export_csv(app: &App, req: &Request) -> Result<HttpResponse, ApiErr
         "Credits",
         "Cost (USD)",
         "Description",
-    ])
-    .map_err(fail)?;
+    ]
+    .map(String::from)
+    .to_vec();
+    header.extend(keys.iter().map(|k| format!("tag:{k}")));
+    header.push("Other tags".into());
+    w.write_record(&header).map_err(fail)?;
     for r in &page.rows {
         let local = page.period.tz.local(r.at);
-        w.write_record([
+        let mut row = vec![
             local.format("%Y-%m-%d").to_string(),
             local.format("%H:%M:%S").to_string(),
             neutralise(&r.provider),
@@ -131,8 +155,21 @@ async fn get_export_csv(app: &App, req: &Request) -> Result<HttpResponse, ApiErr
             r.credits.to_string(),
             crate::analytics::money::format_usd(r.cost_micros, 4),
             neutralise(&r.description),
-        ])
-        .map_err(fail)?;
+        ];
+        for k in &keys {
+            row.push(neutralise(r.tags.get(*k).map(String::as_str).unwrap_or("")));
+        }
+        let others: BTreeMap<&String, &String> = r
+            .tags
+            .iter()
+            .filter(|(k, _)| !keys.contains(&k.as_str()))
+            .collect();
+        row.push(if others.is_empty() {
+            String::new()
+        } else {
+            neutralise(&serde_json::to_string(&others).map_err(|e| ApiError::Unexpected(e.into()))?)
+        });
+        w.write_record(&row).map_err(fail)?;
     }
     let bytes = w
         .into_inner()
@@ -170,6 +207,7 @@ struct ExportRowOut<'a> {
     credits: i64,
     cost_usd: Usd4,
     description: &'a str,
+    tags: &'a BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -206,6 +244,7 @@ async fn get_export_json(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
                 credits: r.credits,
                 cost_usd: Usd4(r.cost_micros),
                 description: &r.description,
+                tags: &r.tags,
             }
         })
         .collect();

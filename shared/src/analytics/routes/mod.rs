@@ -5,6 +5,7 @@
 mod admin;
 pub mod alerts;
 pub mod anomalies;
+mod breakdown;
 mod breakdowns;
 pub mod budgets;
 mod export;
@@ -16,6 +17,7 @@ mod series;
 mod summary;
 
 pub use admin::{admin_overview, admin_top_users};
+pub use breakdown::breakdown;
 pub use breakdowns::{endpoints, providers, top_models};
 pub use export::{export_csv, export_json, neutralise, EXPORT_PAGE_ROWS};
 pub use performance::performance;
@@ -30,6 +32,7 @@ use lambda_http::{Body, Request};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::analytics::dimension::{Dimension, Dims, Facet, Groups, DEFAULT_GROUPS, MAX_GROUPS};
 use crate::analytics::histogram::Histogram;
 use crate::analytics::money::{Fixed, Usd2, Usd4};
 use crate::analytics::period::{cover, Bucket, Cover, Granularity, Period};
@@ -44,12 +47,17 @@ use crate::platform::handler::http_handler;
 use crate::platform::http::{authenticate, json, HttpResponse, Params};
 
 const PERIOD_PARAMS: [&str; 5] = ["days", "start", "end", "tz", "user_id"];
+/// What a route that slices by dimension also takes.
+const FILTER: &str = "filter";
+const GROUPING: [&str; 3] = ["filter", "group_by", "limit"];
 
 struct Read {
     store: UsageStore,
     period: Period,
     params: Params,
     caller: Identity,
+    /// `filter` and `group_by`, where the route takes them (see `dimension`).
+    dims: Dims,
 }
 
 fn allowed<'a>(extra: &[&'a str]) -> Vec<&'a str> {
@@ -70,6 +78,11 @@ async fn open_read(app: &App, req: &Request, extra: &[&str]) -> Result<Read, Api
         params.get("tz"),
         Utc::now(),
     )?;
+    let dims = Dims::parse(
+        params.get("filter"),
+        params.get("group_by"),
+        &app.config().tag_keys,
+    )?;
     let r = &app.config().resources;
     let store = UsageStore::new(
         app.dynamodb().await.clone(),
@@ -82,6 +95,7 @@ async fn open_read(app: &App, req: &Request, extra: &[&str]) -> Result<Read, Api
         period,
         params,
         caller,
+        dims,
     })
 }
 
@@ -97,9 +111,26 @@ impl Read {
         self.params.target_user(&self.caller)
     }
 
-    /// The rollups for `buckets` (or the whole period), and each bucket's sum.
+    /// The rollups for `buckets` (or the whole period), and each bucket's sum, cut to the
+    /// read's `filter`.
     async fn load(&self, scope: &Scope, buckets: &[Bucket]) -> Result<Loaded, ApiError> {
-        load(&self.store, scope, buckets).await
+        let loaded = load(&self.store, scope, buckets).await?;
+        if self.dims.filter.is_none() {
+            return Ok(loaded);
+        }
+        Ok(Loaded {
+            total: self.dims.apply(&loaded.total),
+            per_bucket: loaded
+                .per_bucket
+                .iter()
+                .map(|r| self.dims.apply(r))
+                .collect(),
+            items: loaded
+                .items
+                .iter()
+                .map(|(k, r)| (k.clone(), self.dims.apply(r)))
+                .collect(),
+        })
     }
 
     /// The whole period as one bucket.
@@ -213,6 +244,72 @@ fn by_model(r: &Rollup) -> BTreeMap<String, Usage3> {
 
 fn model_key(provider: &str, model: &str) -> String {
     format!("{provider}/{model}")
+}
+
+// ---------------------------------------------------------------- groups
+
+/// One value of a `group_by` dimension (or `other`, `untagged`) with its usage.
+#[derive(Serialize)]
+struct GroupOut {
+    key: String,
+    requests: i64,
+    errors: i64,
+    error_rate: Fixed,
+    credits: i64,
+    cost_usd: Usd4,
+    /// Share of the period's (filtered) cost, in percent.
+    cost_percentage: Fixed,
+    /// How many values `other` sums (absent on named groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<usize>,
+}
+
+fn group_out(key: &str, c: &Counters, all_cost: i64, values: Option<usize>) -> GroupOut {
+    GroupOut {
+        key: key.to_owned(),
+        requests: c.requests,
+        errors: c.errors,
+        error_rate: Fixed(per_request(c.errors, c.requests), 4),
+        credits: c.credits,
+        cost_usd: Usd4(c.cost_micros),
+        cost_percentage: Fixed(
+            if all_cost == 0 {
+                0.0
+            } else {
+                100.0 * c.cost_micros as f64 / all_cost as f64
+            },
+            2,
+        ),
+        values,
+    }
+}
+
+/// The named groups, then `other` and `untagged` when they hold usage: what a grouped answer
+/// lists, so its rows always add up to the period's total.
+fn groups_out(g: &Groups, all_cost: i64) -> Vec<GroupOut> {
+    let mut rows: Vec<GroupOut> = g
+        .top
+        .iter()
+        .map(|(k, c)| group_out(k, c, all_cost, None))
+        .collect();
+    if let Some((n, c)) = &g.other {
+        rows.push(group_out("other", c, all_cost, Some(*n)));
+    }
+    if let Some(c) = g.untagged.filter(|c| c.requests != 0) {
+        rows.push(group_out("untagged", &c, all_cost, None));
+    }
+    rows
+}
+
+impl Read {
+    /// How many groups come back by name (`limit`, default 10).
+    fn group_limit(&self) -> Result<usize, ApiError> {
+        Ok(self
+            .params
+            .integer("limit", 1, MAX_GROUPS as i64)?
+            .map(|n| n as usize)
+            .unwrap_or(DEFAULT_GROUPS))
+    }
 }
 
 // ---------------------------------------------------------------- summary

@@ -28,10 +28,16 @@ struct MostUsed {
 struct PerformanceOut {
     period_days: i64,
     overall: OverallOut,
-    by_model: Vec<DimensionRow>,
-    by_endpoint: Vec<DimensionRow>,
+    /// Each list is left out when the `filter` cannot split it (by_endpoint under a model
+    /// filter, by_model under an endpoint filter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_model: Option<Vec<DimensionRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_endpoint: Option<Vec<DimensionRow>>,
     peak_hour: Option<PeakHour>,
     most_used_endpoint: Option<MostUsed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
 }
 
 http_handler!(
@@ -40,7 +46,9 @@ http_handler!(
 );
 
 async fn get_performance(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let read = open_read(app, req, &[]).await?;
+    let read = open_read(app, req, &[FILTER]).await?;
+    // Latency is what this route is about; a tag's rollups keep none.
+    read.dims.require(Facet::Latency, "performance")?;
     let loaded = read.load(&Scope::User(read.user()?), &read.whole()).await?;
     let (total, items) = (loaded.total, loaded.items);
     let t = &total.total;
@@ -89,25 +97,30 @@ async fn get_performance(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
             error_rate: Fixed(per_request(t.errors, t.requests), 4),
             latency_ms: latency(Some(&total.latency), t),
         },
-        by_model: models
-            .iter()
-            .map(|((p, m), c)| {
-                dimension_row(
-                    Some(model_key(p, m)),
-                    None,
-                    c,
-                    total.model_latency.get(&(p.clone(), m.clone())),
-                )
-            })
-            .collect(),
-        by_endpoint: endpoints
-            .iter()
-            .map(|(e, c)| {
-                dimension_row(None, Some((*e).clone()), c, total.endpoint_latency.get(*e))
-            })
-            .collect(),
+        by_model: read.dims.keeps(Facet::Models).then(|| {
+            models
+                .iter()
+                .map(|((p, m), c)| {
+                    dimension_row(
+                        Some(model_key(p, m)),
+                        None,
+                        c,
+                        total.model_latency.get(&(p.clone(), m.clone())),
+                    )
+                })
+                .collect()
+        }),
+        by_endpoint: read.dims.keeps(Facet::Endpoints).then(|| {
+            endpoints
+                .iter()
+                .map(|(e, c)| {
+                    dimension_row(None, Some((*e).clone()), c, total.endpoint_latency.get(*e))
+                })
+                .collect()
+        }),
         peak_hour: peak,
         most_used_endpoint: most_used,
+        filter: read.params.get("filter").map(str::to_owned),
     };
     read.log("performance");
     json(app, StatusCode::OK, &body)

@@ -11,6 +11,10 @@ struct Point {
     cost_usd: Usd4,
     input_tokens: i64,
     output_tokens: i64,
+    /// With `group_by`: the bucket's usage per group (the period's top values, `other`,
+    /// `untagged`), so a stacked chart's layers add up to the bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<GroupOut>>,
 }
 
 #[derive(Serialize)]
@@ -20,6 +24,10 @@ struct TimeSeriesOut {
     timezone: String,
     data_points: usize,
     data: Vec<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_by: Option<String>,
 }
 
 http_handler!(
@@ -28,11 +36,20 @@ http_handler!(
 );
 
 async fn get_time_series(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let read = open_read(app, req, &["granularity"]).await?;
+    let mut allowed = vec!["granularity"];
+    allowed.extend(GROUPING);
+    let read = open_read(app, req, &allowed).await?;
     let user = read.user()?;
     let granularity = Granularity::parse(read.params.get("granularity"))?;
+    let limit = read.group_limit()?;
     let buckets = read.period.buckets(granularity);
-    let sums = read.load(&Scope::User(user), &buckets).await?.per_bucket;
+    let loaded = read.load(&Scope::User(user), &buckets).await?;
+    let sums = loaded.per_bucket;
+    let ranked = read
+        .dims
+        .group_by
+        .as_ref()
+        .map(|dim| (dim, Groups::rank(&loaded.total, dim, limit)));
     let data: Vec<Point> = buckets
         .iter()
         .zip(&sums)
@@ -44,6 +61,9 @@ async fn get_time_series(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
             cost_usd: Usd4(r.total.cost_micros),
             input_tokens: r.total.input_tokens,
             output_tokens: r.total.output_tokens,
+            groups: ranked
+                .as_ref()
+                .map(|(dim, ranked)| groups_out(&ranked.within(r, dim), r.total.cost_micros)),
         })
         .collect();
     let body = TimeSeriesOut {
@@ -52,6 +72,8 @@ async fn get_time_series(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
         timezone: read.period.tz.name().to_owned(),
         data_points: data.len(),
         data,
+        filter: read.params.get("filter").map(str::to_owned),
+        group_by: read.dims.group_by.as_ref().map(Dimension::label),
     };
     read.log("time-series");
     json(app, StatusCode::OK, &body)

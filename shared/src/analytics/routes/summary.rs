@@ -32,9 +32,19 @@ struct SummaryOut {
     usage: UsageOut,
     payments: PaymentsOut,
     credit_balance: i64,
-    by_provider: BTreeMap<String, Usage3>,
-    by_model: BTreeMap<String, Usage3>,
+    /// Left out when a `filter` cannot split usage by provider (an endpoint filter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_provider: Option<BTreeMap<String, Usage3>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_model: Option<BTreeMap<String, Usage3>>,
     by_day: BTreeMap<String, Usage3>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_by: Option<String>,
+    /// With `group_by`: the top values, then `other` and `untagged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<GroupOut>>,
 }
 
 http_handler!(
@@ -43,7 +53,8 @@ http_handler!(
 );
 
 async fn get_summary(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let read = open_read(app, req, &[]).await?;
+    let read = open_read(app, req, &GROUPING).await?;
+    let limit = read.group_limit()?;
     let user = read.user()?;
     let days = read.period.buckets(Granularity::Day);
     let loaded = read.load(&Scope::User(user.clone()), &days).await?;
@@ -73,14 +84,24 @@ async fn get_summary(app: &App, req: &Request) -> Result<HttpResponse, ApiError>
             refunded_usd: Usd2(total.payments.refunded_micros),
         },
         credit_balance: credits.balance(),
-        by_provider: by_provider(&total),
-        by_model: by_model(&total),
+        by_provider: read
+            .dims
+            .keeps(Facet::Providers)
+            .then(|| by_provider(&total)),
+        by_model: read.dims.keeps(Facet::Models).then(|| by_model(&total)),
         by_day: days
             .iter()
             .zip(&per_day)
             .filter(|(_, r)| r.total.requests > 0)
             .map(|(b, r)| (b.label.clone(), usage3(&r.total)))
             .collect(),
+        filter: read.params.get("filter").map(str::to_owned),
+        group_by: read.dims.group_by.as_ref().map(Dimension::label),
+        groups: read
+            .dims
+            .group_by
+            .as_ref()
+            .map(|dim| groups_out(&Groups::rank(&total, dim, limit), total.total.cost_micros)),
     };
     read.log("summary");
     json(app, StatusCode::OK, &body)

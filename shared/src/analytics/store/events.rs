@@ -17,6 +17,7 @@ pub struct RequestRecord {
     pub credits: i64,
     pub cost_micros: i64,
     pub description: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 impl RequestRecord {
@@ -45,6 +46,11 @@ impl RequestRecord {
                 .opt_string("description")?
                 .unwrap_or_default()
                 .to_owned(),
+            tags: match item.opt_string("tags")? {
+                None => BTreeMap::new(),
+                Some(raw) => serde_json::from_str(raw)
+                    .map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
+            },
         }))
     }
 }

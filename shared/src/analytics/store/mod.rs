@@ -36,6 +36,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::TryStreamExt;
 
+use crate::analytics::attribution::TagKeys;
 use crate::analytics::event::PaymentStatus;
 use crate::analytics::event::{Detail, UsageEvent};
 use crate::analytics::period::{day_key, hour_key, Cover};
@@ -189,6 +190,8 @@ pub struct UsageStore {
     /// The exports read raw events only.
     rollups_table: Option<String>,
     retention_days: u32,
+    /// The tag keys ingestion rolls up (none unless [`Self::attributing`]).
+    tag_keys: TagKeys,
     stats: Mutex<Stats>,
 }
 
@@ -211,8 +214,15 @@ impl UsageStore {
             events_table: events_table.map(str::to_owned),
             rollups_table: rollups_table.map(str::to_owned),
             retention_days,
+            tag_keys: TagKeys::default(),
             stats: Mutex::new(Stats::default()),
         }
+    }
+
+    /// A store whose ingestion rolls usage up per value of the tag keys `keys` too.
+    pub fn attributing(mut self, keys: &TagKeys) -> Self {
+        self.tag_keys = keys.clone();
+        self
     }
 
     pub fn stats(&self) -> Stats {

@@ -71,7 +71,9 @@ impl UsageStore {
                     .await?
                 {
                     // A bucket's own item and its model and endpoint items sum to its rollup.
-                    let bucket = rollup_bucket(item.string(SK)?).to_owned();
+                    let sk = item.string(SK)?;
+                    let bucket = rollup_bucket(sk).to_owned();
+                    let part = sk.split_once('#').map(|(_, part)| part.to_owned());
                     // A day Query spans first..last; keep only the days the cover asked for.
                     if *level == 'D' && !wanted_days.contains(&bucket) {
                         continue;
@@ -83,7 +85,7 @@ impl UsageStore {
                             terms.push((name.as_str(), item.int(name)?));
                         }
                     }
-                    let rollup = Rollup::from_terms(terms);
+                    let rollup = Rollup::from_item(part.as_deref(), terms);
                     out.entry(bucket).or_default().merge(&rollup);
                 }
             }

@@ -28,7 +28,7 @@ fn stored_parts(rollup: &Rollup) -> BTreeMap<Option<String>, Vec<(String, i64)>>
         parts
             .entry(Rollup::part_of(&name))
             .or_default()
-            .push((name, value));
+            .push((Rollup::stored_name(&name), value));
     }
     parts
 }
@@ -125,7 +125,7 @@ impl UsageStore {
             if key.pk.starts_with(SYSTEM_ROLLUP_PREFIX) {
                 rollup.add_system(e);
             } else {
-                rollup.add(e);
+                rollup.add_attributed(e, &self.tag_keys);
             }
         }
         let t = chunk.totals.entry(e.user_id.to_string()).or_default();
