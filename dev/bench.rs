@@ -870,6 +870,7 @@ pub mod cost {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
     use aws_sdk_dynamodb::types::AttributeValue;
     use chrono::{Duration, DurationRound, Utc};
+    use meterbell::analytics::attribution::TagKeys;
     use meterbell::analytics::event::{UsageEvent, Window};
     use meterbell::analytics::store::UsageStore;
     use serde_json::json;
@@ -1120,6 +1121,29 @@ pub mod cost {
     }
 
     /// `n` request events for `user` in the current hour over `models` × `endpoints`.
+    /// `n` request events for `user` in the current hour over `models` × `endpoints`; with
+    /// `tagged`, each carries a project (of 4), a team (of 3) and a feature (of 5).
+    fn tagged_events(
+        user: &str,
+        n: usize,
+        models: usize,
+        endpoints: usize,
+        tag: &str,
+        tagged: bool,
+    ) -> Vec<UsageEvent> {
+        let mut out = events(user, n, models, endpoints, tag);
+        if tagged {
+            for (i, e) in out.iter_mut().enumerate() {
+                e.tags = BTreeMap::from([
+                    ("project".to_owned(), format!("project-{}", i % 4)),
+                    ("team".to_owned(), format!("team-{}", i % 3)),
+                    ("feature".to_owned(), format!("feature-{}", i % 5)),
+                ]);
+            }
+        }
+        out
+    }
+
     fn events(user: &str, n: usize, models: usize, endpoints: usize, tag: &str) -> Vec<UsageEvent> {
         let now = Utc::now() - Duration::seconds(30);
         let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
@@ -1164,6 +1188,7 @@ pub mod cost {
         let store = |client: aws_sdk_dynamodb::Client| {
             UsageStore::new(client, table("EventsTable"), table("RollupsTable"), 400)
         };
+        let three_keys = TagKeys::parse(Some("project,team,feature"))?;
         let indexes = indexes(stack);
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
 
@@ -1186,21 +1211,31 @@ pub mod cost {
             "$/M via API",
             "$/M via SQS"
         );
-        for (label, models, endpoints) in [
-            ("2 models × 3 endpoints", 2, 3),
-            ("30 models × 50 endpoints", 30, 50),
+        for (label, models, endpoints, tagged) in [
+            ("2 models × 3 endpoints", 2, 3, false),
+            ("2×3 + 3 tag keys (4/3/5)", 2, 3, true),
+            ("30 models × 50 endpoints", 30, 50, false),
         ] {
-            let user = format!("cost-{run_id}-{models}x{endpoints}");
+            let keys = if tagged {
+                three_keys.clone()
+            } else {
+                TagKeys::default()
+            };
+            let user = format!("cost-{run_id}-{models}x{endpoints}-{tagged}");
             // Today's rollups already hold every model and endpoint (and latency bucket) of
             // the user, as after a busy morning.
-            let history = events(
+            let history = tagged_events(
                 &user,
                 30 * models * endpoints.min(50),
                 models,
                 endpoints,
                 &format!("{user}-h"),
+                tagged,
             );
-            store(plain.clone()).record(&history).await?;
+            store(plain.clone())
+                .attributing(&keys)
+                .record(&history)
+                .await?;
             for (batch, batches) in [(1usize, 20usize), (10, 5), (100, 2)] {
                 let mut units = 0.0;
                 let mut transactions = 0;
@@ -1208,10 +1243,13 @@ pub mod cost {
                 let mut largest = 0usize;
                 for b in 0..batches {
                     let tag = format!("{user}-b{batch}-{b}");
-                    let batch_events = events(&user, batch, models, endpoints, &tag);
+                    let batch_events = tagged_events(&user, batch, models, endpoints, &tag, tagged);
                     recorder.take()?;
                     let start = Instant::now();
-                    store(recorded.clone()).record(&batch_events).await?;
+                    store(recorded.clone())
+                        .attributing(&keys)
+                        .record(&batch_events)
+                        .await?;
                     ms += start.elapsed().as_secs_f64() * 1e3;
                     let (txs, _, _) = recorder.take()?;
                     transactions += txs.len();
@@ -1272,21 +1310,27 @@ pub mod cost {
             .get("JwtSecret")
             .cloned()
             .unwrap_or_else(|| DEV_JWT_SECRET.into());
-        for (label, models, endpoints) in [
-            ("2 models × 3 endpoints", 2, 3),
-            ("30 models × 50 endpoints", 30, 50),
+        for (label, models, endpoints, tagged) in [
+            ("2 models × 3 endpoints", 2, 3, false),
+            ("2×3 + 3 tag keys (4/3/5)", 2, 3, true),
+            ("30 models × 50 endpoints", 30, 50, false),
         ] {
-            let user = format!("cost-{run_id}-{models}x{endpoints}");
+            let user = format!("cost-{run_id}-{models}x{endpoints}-{tagged}");
             let auth = vec![(
                 "authorization".to_owned(),
                 format!("Bearer {}", mint(&secret, &user, &[], 3600)?),
             )];
-            for route in [
+            let mut routes = vec![
                 "analytics/summary?days=30",
                 "analytics/time-series?granularity=hour&days=1",
                 "analytics/endpoints?days=30",
                 "analytics/top-models?days=30",
-            ] {
+            ];
+            if tagged {
+                routes.push("analytics/breakdown?group_by=tag:project&days=30");
+                routes.push("analytics/summary?days=30&filter=tag:team=team-1");
+            }
+            for route in routes {
                 recorder.take()?;
                 let start = Instant::now();
                 let res = router

@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 use chrono::{Duration, DurationRound, Utc};
+use meterbell::analytics::attribution::TagKeys;
 use meterbell::analytics::event::{UsageEvent, Window};
 use meterbell::analytics::store::{CreditTotals, UsageStore};
 use meterbell::notifications::notification::{Notification, NotificationType};
@@ -53,6 +54,9 @@ const MODELS: [(&str, &str, &str, i64, i64); 5] = [
     ("anthropic", "claude-haiku-4", "/v1/messages", 800, 4_000),
 ];
 
+/// The demo's `project` tag values.
+const PROJECTS: [&str; 3] = ["search", "support-bot", "copilot"];
+
 pub fn demo_events(user: &str, per_day: u64, seed: u64) -> Vec<serde_json::Value> {
     let mut rng = Lcg(seed);
     let today = Utc::now()
@@ -95,11 +99,29 @@ pub fn demo_events(user: &str, per_day: u64, seed: u64) -> Vec<serde_json::Value
                 } else {
                     0
                 };
+            // Attribution: each request belongs to a project and a team (embeddings feed search;
+            // a tenth of the traffic is untagged, as real upstreams forget tags).
+            let project = if endpoint == "/v1/embeddings" {
+                "search"
+            } else {
+                PROJECTS[rng.below(PROJECTS.len() as u64) as usize]
+            };
+            let team = if project == "support-bot" {
+                "cx"
+            } else {
+                "platform"
+            };
+            let tags = if rng.below(10) == 0 {
+                json!({})
+            } else {
+                json!({"project": project, "team": team})
+            };
             out.push(json!({
                 "event_id": format!("demo-{user}-{day}-{i}"), "user_id": user, "timestamp": at.to_rfc3339(),
                 "kind": "request", "provider": provider, "model": model, "endpoint": endpoint,
                 "status_code": status, "latency_ms": latency, "input_tokens": input, "output_tokens": output,
                 "credits": cost / 100, "cost_usd": cost as f64 / 1e6, "description": format!("{model} call"),
+                "tags": tags,
             }));
         }
         if day % 30 == 5 {
@@ -153,7 +175,14 @@ pub async fn seed(stack: &LocalStack) -> Result<()> {
         stack.resolver.refs.get("EventsTable").map(String::as_str),
         stack.resolver.refs.get("RollupsTable").map(String::as_str),
         400,
-    );
+    )
+    .attributing(&TagKeys::parse(
+        stack
+            .resolver
+            .parameters
+            .get("AttributedTagKeys")
+            .map(String::as_str),
+    )?);
     unusual_hour(&usage).await?;
     // Only the demo writes for these users, so their totals say whether it is loaded.
     let marker = UserId::parse(OTHER_USERS[0]).map_err(anyhow::Error::msg)?;

@@ -551,7 +551,11 @@ async fn the_csv_export_quotes_neutralises_and_pages_without_losing_a_row() {
                 "Model",
                 "Credits",
                 "Cost (USD)",
-                "Description"
+                "Description",
+                "tag:project",
+                "tag:team",
+                "tag:feature",
+                "Other tags"
             ]
         );
         for record in reader.records() {

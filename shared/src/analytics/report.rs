@@ -160,7 +160,43 @@ pub fn recommendations(now: &Rollup, before: &Rollup, label: &str) -> Vec<Recomm
             });
         }
     }
+    tag_growth(now, before, label, &mut out);
     out
+}
+
+/// An attributed tag value (a project, a team) whose spend grew fast and now weighs in the
+/// total: who is behind a rise, which the model and endpoint figures cannot say.
+fn tag_growth(now: &Rollup, before: &Rollup, label: &str, out: &mut Vec<Recommendation>) {
+    let total = now.total.cost_micros;
+    let keys: std::collections::BTreeSet<&String> = now
+        .model_tags
+        .values()
+        .flat_map(|tags| tags.keys().map(|(k, _)| k))
+        .collect();
+    for key in keys {
+        let old = before.tag_values(key);
+        for (value, c) in now.tag_values(key) {
+            let Some(o) = old.get(&value) else { continue };
+            let share = pct(c.cost_micros as f64, total as f64);
+            if c.requests < MIN_REQUESTS || o.requests < MIN_REQUESTS || o.cost_micros == 0 {
+                continue;
+            }
+            let growth = pct((c.cost_micros - o.cost_micros) as f64, o.cost_micros as f64);
+            if share >= 10.0 && growth >= 50.0 {
+                out.push(Recommendation {
+                    kind: "tag_growth",
+                    text: format!(
+                        "{key}={value} spent {}, up {growth:.0}% from {} {label}; it is now {share:.0}% of spend.",
+                        usd(c.cost_micros),
+                        usd(o.cost_micros)
+                    ),
+                    numbers: json!({"tag": key, "value": value, "cost_usd": c.cost_micros as f64 / 1e6,
+                        "previous_cost_usd": o.cost_micros as f64 / 1e6,
+                        "growth_percent": growth.round(), "share_percent": (share * 10.0).round() / 10.0}),
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -269,5 +305,37 @@ mod tests {
         ));
         let recs = recommendations(&now, &Rollup::default(), "last week");
         assert!(recs.iter().all(|r| r.kind == "concentration"), "{recs:?}");
+    }
+
+    #[test]
+    fn a_tag_value_whose_spend_grew_fast_is_named_with_its_figures() {
+        use crate::analytics::attribution::TagKeys;
+        let keys = TagKeys::parse(Some("project")).unwrap();
+        let tagged = |n: usize, cost: &str| {
+            let mut r = Rollup::default();
+            for i in 0..n {
+                let raw: Value = serde_json::from_str(&format!(
+                    r#"{{"event_id": "t{i}", "user_id": "u", "timestamp": "2026-10-10T10:00:00Z",
+                    "kind": "request", "provider": "openai", "model": "gpt-4o", "status_code": 200,
+                    "latency_ms": 5, "cost_usd": {cost}, "tags": {{"project": "search"}}}}"#
+                ))
+                .unwrap();
+                let window = Window {
+                    now: "2026-11-01T00:00:00Z".parse().unwrap(),
+                    retention_days: 90,
+                };
+                r.add_attributed(&UsageEvent::parse(&raw, window).unwrap(), &keys);
+            }
+            r
+        };
+        let (before, now) = (tagged(60, "0.01"), tagged(60, "0.03"));
+
+        let recs = recommendations(&now, &before, "last month");
+
+        let rec = recs.iter().find(|r| r.kind == "tag_growth").unwrap();
+        assert_eq!(
+            rec.text,
+            "project=search spent $1.80, up 200% from $0.60 last month; it is now 100% of spend."
+        );
     }
 }

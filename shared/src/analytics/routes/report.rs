@@ -246,6 +246,24 @@ fn drivers<'a>(rows: impl Iterator<Item = (String, &'a Counters)>, total: i64) -
     out
 }
 
+/// Per attributed tag key in the period, its top values (`tag:project` → drivers).
+fn top_tags(r: &Rollup, total: i64) -> BTreeMap<String, Vec<Driver>> {
+    let keys: BTreeSet<&String> = r
+        .model_tags
+        .values()
+        .flat_map(|tags| tags.keys().map(|(k, _)| k))
+        .collect();
+    keys.into_iter()
+        .map(|k| {
+            let values = r.tag_values(k);
+            (
+                format!("tag:{k}"),
+                drivers(values.iter().map(|(v, c)| (v.clone(), c)), total),
+            )
+        })
+        .collect()
+}
+
 http_handler!(
     /// `GET /api/v1/analytics/report` — `period` (month, week), `month` / `week`, `tz`,
     /// `format` (json, csv, html); admins may add `user_id`.
@@ -425,6 +443,7 @@ async fn report_json(
         "top_models": drivers(current.total.models.iter().map(|((p, m), c)| (model_key(p, m), c)), total_cost),
         "top_providers": drivers(current.total.providers.iter().map(|(p, c)| (p.clone(), c)), total_cost),
         "top_endpoints": drivers(current.total.endpoints.iter().map(|(e, c)| (e.clone(), c)), total_cost),
+        "top_tags": top_tags(&current.total, total_cost),
         "performance": performance,
         "budgets": budgets,
         "anomalies": anomalies,
@@ -461,8 +480,15 @@ fn csv_of(body: &Value) -> String {
             );
         }
     }
-    for section in ["top_models", "top_providers", "top_endpoints"] {
-        for d in body[section].as_array().into_iter().flatten() {
+    let mut sections: Vec<(String, Value)> = ["top_models", "top_providers", "top_endpoints"]
+        .iter()
+        .map(|s| (s.to_string(), body[*s].clone()))
+        .collect();
+    for (key, list) in body["top_tags"].as_object().into_iter().flatten() {
+        sections.push((key.clone(), list.clone()));
+    }
+    for (section, list) in &sections {
+        for d in list.as_array().into_iter().flatten() {
             for metric in ["requests", "cost_usd", "share_percent"] {
                 row(
                     section,
@@ -545,16 +571,23 @@ pub fn html_of(body: &Value) -> String {
         "</table><p>Peak hour (local): {}</p>",
         esc(&body["peak_hour"])
     ));
-    for (section, title) in [
+    let mut sections: Vec<(Value, String)> = [
         ("top_models", "Top models"),
         ("top_providers", "Top providers"),
         ("top_endpoints", "Top endpoints"),
-    ] {
+    ]
+    .iter()
+    .map(|(s, t)| (body[*s].clone(), t.to_string()))
+    .collect();
+    for (key, list) in body["top_tags"].as_object().into_iter().flatten() {
+        sections.push((list.clone(), format!("Top {}", esc(&json!(key)))));
+    }
+    for (list, title) in &sections {
         page.push_str(&format!(
             "<h2>{title}</h2><table style=\"{TABLE}\"><tr><th style=\"{CELL}\">name</th><th style=\"{CELL}\">requests</th>\
              <th style=\"{CELL}\">cost (USD)</th><th style=\"{CELL}\">share %</th></tr>"
         ));
-        for d in body[section].as_array().into_iter().flatten() {
+        for d in list.as_array().into_iter().flatten() {
             page.push_str(&format!(
                 "<tr><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td></tr>",
                 esc(&d["name"]),
