@@ -240,7 +240,8 @@ async fn alerts_demo(stack: &LocalStack, usage: &UsageStore) -> Result<()> {
             json!({"event_id": format!("demo-budget-{i}"), "user_id": DEMO_USER,
             "timestamp": now.to_rfc3339(), "kind": "request", "provider": "openai",
             "model": "gpt-4o", "endpoint": "/v1/chat/completions", "status_code": 200,
-            "latency_ms": 1200, "credits": 0, "cost_usd": 0.4}),
+            "latency_ms": 1200, "credits": 0, "cost_usd": 0.4,
+            "tags": {"project": "copilot", "team": "platform"}}),
         );
     }
     for i in 0..12 {
@@ -350,7 +351,8 @@ async fn unusual_hour(usage: &UsageStore) -> Result<()> {
                 "kind": "request", "provider": "openai", "model": "gpt-4o",
                 "endpoint": "/v1/chat/completions", "status_code": 200, "latency_ms": 1400,
                 "input_tokens": 40_000, "output_tokens": 25_000, "credits": 0,
-                "cost_usd": SPIKE_COST_USD, "description": "runaway agent loop"});
+                "cost_usd": SPIKE_COST_USD, "description": "runaway agent loop",
+                "tags": {"project": "support-bot", "team": "cx", "feature": "agent"}});
             UsageEvent::parse(&raw, window).ok()
         })
         .collect();
