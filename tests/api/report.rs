@@ -148,3 +148,56 @@ async fn a_report_names_the_bad_field() {
     assert_eq!(week.json["report"], "2026-W43");
     assert_eq!(week.json["daily"].as_array().unwrap().len(), 7);
 }
+
+#[tokio::test]
+async fn the_platforms_report_is_for_admins_and_ranks_the_users_behind_the_spend() {
+    // Arrange: a user who spent $50,000 last month (far above any other test's users).
+    let api = TestApi::spawn().await;
+    let big = unique_user("platform-report");
+    let last = month_start(1);
+    usage(
+        &api,
+        &big,
+        last + Duration::days(2),
+        "gpt-4o",
+        5,
+        0,
+        "10000",
+    )
+    .await;
+    let month = last.format("%Y-%m").to_string();
+
+    // Act
+    let report = api
+        .as_admin()
+        .get(&format!(
+            "/analytics/report?period=month&month={month}&system=true"
+        ))
+        .await;
+    let html = api
+        .as_admin()
+        .get(&format!(
+            "/analytics/report?period=month&month={month}&system=true&format=html"
+        ))
+        .await;
+    let refused = api
+        .as_user(&big)
+        .get(&format!(
+            "/analytics/report?period=month&month={month}&system=true"
+        ))
+        .await;
+
+    // Assert
+    assert_eq!(report.status, 200, "{}", report.json);
+    assert_eq!(report.json["scope"], "system");
+    assert_eq!(
+        report.json["top_users"][0]["name"],
+        big.as_str(),
+        "{}",
+        report.json
+    );
+    assert_eq!(report.json["top_users"][0]["cost_usd"], 50000.0);
+    assert!(report.json["totals"]["cost_usd"].as_f64().unwrap() >= 50000.0);
+    assert!(html.text.contains("Top users"), "{}", html.text);
+    assert_eq!(refused.status, 403, "{}", refused.json);
+}

@@ -140,7 +140,12 @@ async fn send_one(
         return Ok("no address");
     };
     let store = rollups_store(app).await?;
-    let body: Value = build(&store, user, &span).await?;
+    let body: Value = build(
+        &store,
+        &crate::analytics::store::Scope::User(user.clone()),
+        &span,
+    )
+    .await?;
     let settings = &app.config().notifications;
     let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
     let subject = format!("Your {} usage report: {}", kind.name(), span.label);

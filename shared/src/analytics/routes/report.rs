@@ -271,9 +271,10 @@ http_handler!(
 );
 
 async fn get_report(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(app, req)?;
-    let params = Params::parse(req, &["period", "month", "week", "tz", "format", "user_id"])?;
-    let user = params.target_user(&caller)?;
+    // Whose report: the caller's, a user's (`user_id`, admins) or the platform's (`system=true`,
+    // admins), by the budgets' rule.
+    let (scope, _, params) =
+        super::budgets::owner_with(app, req, &["period", "month", "week", "tz", "format"])?;
     let format = match params.get("format") {
         None | Some("json") => "json",
         Some("csv") => "csv",
@@ -293,7 +294,7 @@ async fn get_report(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
         r.rollups_table.as_deref(),
         app.config().retention_days,
     );
-    let body = build(&store, &user, &span).await?;
+    let body = build(&store, &scope, &span).await?;
     let stats = store.stats();
     tracing::info!(
         route = "report",
@@ -323,10 +324,10 @@ async fn get_report(app: &App, req: &Request) -> Result<HttpResponse, ApiError> 
     }
 }
 
-/// The report of `user` for `span`: every figure the JSON, CSV and HTML forms show, from the
-/// two periods' rollups.
-pub async fn build(store: &UsageStore, user: &UserId, span: &Span) -> Result<Value, ApiError> {
-    let scope = Scope::User(user.clone());
+/// The report of a user or of the platform (`scope`) for `span`: every figure the JSON, CSV and
+/// HTML forms show, from the two periods' rollups.
+pub async fn build(store: &UsageStore, scope: &Scope, span: &Span) -> Result<Value, ApiError> {
+    let scope = scope.clone();
     let days = span.period.buckets(Granularity::Day);
     let current = load(store, &scope, &days).await?;
     let previous = load(
@@ -340,14 +341,14 @@ pub async fn build(store: &UsageStore, user: &UserId, span: &Span) -> Result<Val
     )
     .await?
     .total;
-    report_json(store, span, user, &days, &current, &previous).await
+    report_json(store, span, &scope, &days, &current, &previous).await
 }
 
 /// The report as JSON: every figure the CSV and HTML forms show.
 async fn report_json(
     store: &UsageStore,
     span: &Span,
-    user: &UserId,
+    owner: &Scope,
     days: &[Bucket],
     current: &Loaded,
     previous: &Rollup,
@@ -390,7 +391,7 @@ async fn report_json(
         })
         .collect();
     // Budgets of the report's kind of period, against the report period's spend.
-    let owner = Scope::User(user.clone());
+    let owner = owner.clone();
     let budgets: Vec<Value> = store
         .budgets(&owner, false)
         .await?
@@ -418,7 +419,7 @@ async fn report_json(
         .filter(|a| a.window_start >= span.period.start && a.window_start < span.period.end)
         .map(|a| json!({"id": a.id, "at": a.window_start.to_rfc3339(), "message": a.message}))
         .collect();
-    Ok(json!({
+    let mut body = json!({
         "report": span.label,
         "period": period_json(&span.period),
         "previous_period": period_json(&span.previous),
@@ -448,7 +449,35 @@ async fn report_json(
         "budgets": budgets,
         "anomalies": anomalies,
         "recommendations": recs,
-    }))
+    });
+    if let Scope::System = owner {
+        body["scope"] = json!("system");
+        body["top_users"] = json!(top_users(store, span, total_cost).await?);
+        body["payments"] = json!({
+            "paid_usd": Usd2(current.total.payments.paid_micros),
+            "payments": current.total.payments.succeeded,
+            "failed": current.total.payments.failed,
+            "refunded_usd": Usd2(current.total.payments.refunded_micros),
+        });
+    }
+    Ok(body)
+}
+
+/// The platform's top users by cost over the period's UTC days (the active-users index is kept
+/// per UTC day): one Query per day, each as long as that day's active users — never the idle.
+async fn top_users(store: &UsageStore, span: &Span, total: i64) -> Result<Vec<Driver>, ApiError> {
+    let first = span.period.start.date_naive();
+    let last = (span.period.end - chrono::Duration::seconds(1)).date_naive();
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let mut sums: BTreeMap<String, Counters> = BTreeMap::new();
+    for users in store.active_users(&days).await?.into_values() {
+        for u in users {
+            let c = sums.entry(u.user_id).or_default();
+            c.requests += u.requests;
+            c.cost_micros += u.cost_micros;
+        }
+    }
+    Ok(drivers(sums.iter().map(|(u, c)| (u.clone(), c)), total))
 }
 
 /// The report as CSV: one row per figure — section, name, metric, value.
@@ -486,6 +515,9 @@ fn csv_of(body: &Value) -> String {
         .collect();
     for (key, list) in body["top_tags"].as_object().into_iter().flatten() {
         sections.push((key.clone(), list.clone()));
+    }
+    if let Some(list) = body.get("top_users") {
+        sections.push(("top_users".into(), list.clone()));
     }
     for (section, list) in &sections {
         for d in list.as_array().into_iter().flatten() {
@@ -581,6 +613,9 @@ pub fn html_of(body: &Value) -> String {
     .collect();
     for (key, list) in body["top_tags"].as_object().into_iter().flatten() {
         sections.push((list.clone(), format!("Top {}", esc(&json!(key)))));
+    }
+    if let Some(list) = body.get("top_users") {
+        sections.push((list.clone(), "Top users".into()));
     }
     for (list, title) in &sections {
         page.push_str(&format!(
