@@ -489,6 +489,8 @@ pub mod analytics {
                 "analytics/summary?days=90",
                 "analytics/time-series?granularity=hour&days=7",
                 "analytics/performance?days=90",
+                "analytics/report?period=month",
+                "analytics/breakdown?group_by=model",
             ] {
                 let ProcessCharges {
                     items_read: i0,
