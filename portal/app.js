@@ -155,8 +155,17 @@
     await Promise.allSettled([loadSummary(q), loadSeries(q), loadPerformance(q), loadForecast()]);
   }
 
+  // The deployment's attributed tag keys, written into the page by the server: the summary
+  // groups by the chosen one, so attribution costs no extra call.
+  const tagKeys = (document.querySelector('meta[name="tag-keys"]')?.content || "").split(",").filter(Boolean);
+
   async function loadSummary(q) {
-    const { data } = await api("GET", "analytics/summary?" + q);
+    const query = new URLSearchParams(q);
+    if (tagKeys.length) query.set("group_by", "tag:" + ($("tag-key").value || tagKeys[0]));
+    const { data } = await api("GET", "analytics/summary?" + query);
+    if (data.groups) {
+      fillTable("tags", data.groups.map((g) => [g.key, nf.format(g.requests), usd(g.cost_usd), g.cost_percentage.toFixed(1) + "%"]));
+    }
     const u = data.usage;
     $("c-requests").textContent = nf.format(u.total_requests);
     $("c-cost").textContent = usd(u.total_cost_usd);
@@ -557,6 +566,17 @@
       }
     });
     $("metric").addEventListener("change", drawChart);
+    if (tagKeys.length) {
+      for (const k of tagKeys) $("tag-key").appendChild(new Option(k, k));
+      $("tags-panel").hidden = false;
+      $("tag-key").addEventListener("change", () => {
+        try {
+          loadSummary(periodQuery()).catch(() => {});
+        } catch (e) {
+          notice(e.message, "error");
+        }
+      });
+    }
     $("export-csv").addEventListener("click", () => download("csv").catch(() => {}));
     $("export-json").addEventListener("click", () => download("json").catch(() => {}));
     $("f-read").addEventListener("change", () => loadInbox(false).catch(() => {}));

@@ -87,6 +87,9 @@ test("the usage page loads with cards, a drawn chart and breakdowns, one API cal
   assert.match(await page.textContent("#c-forecast"), /^\$/);
   assert.ok((await page.locator("#providers tbody tr").count()) >= 1);
   assert.ok((await page.locator("#models tbody tr").count()) >= 1);
+  // Attribution: the summary's groups by the first declared tag key (project in the demo).
+  assert.equal(await page.isVisible("#tags-panel"), true);
+  assert.match(await page.textContent("#tags tbody"), /search/);
   const stats = await page.evaluate(() => window.portalStats);
   // summary, time-series, performance, budgets, forecast, unread-count: one per panel.
   assert.ok(stats.calls <= 6, `${stats.calls} API calls`);

@@ -57,9 +57,17 @@ http_handler!(
 
 async fn get_page(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     Params::parse(req, &[])?;
+    // The attributed tag keys go into the page (keys are letters, digits and `_ - .` only, so
+    // nothing needs escaping), so the script can group by them without asking first.
+    let keys: Vec<&str> = app.config().tag_keys.iter().collect();
+    let page = PAGE.replacen(
+        r#"<meta name="tag-keys" content="">"#,
+        &format!(r#"<meta name="tag-keys" content="{}">"#, keys.join(",")),
+        1,
+    );
     Ok(static_response(
         app,
-        PAGE,
+        page,
         "text/html; charset=utf-8",
         "no-store",
     ))
@@ -79,7 +87,7 @@ async fn get_asset(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("the portal has no file {file:?}")))?;
     Ok(static_response(
         app,
-        content,
+        *content,
         content_type,
         "public, max-age=300",
     ))
@@ -87,11 +95,11 @@ async fn get_asset(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 
 fn static_response(
     app: &App,
-    content: &'static str,
+    content: impl Into<String>,
     content_type: &'static str,
     cache: &'static str,
 ) -> HttpResponse {
-    let mut response = Response::new(Body::Text(content.to_owned()));
+    let mut response = Response::new(Body::Text(content.into()));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
