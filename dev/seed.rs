@@ -396,6 +396,7 @@ pub async fn seed_notifications(
                     low_credit_threshold: None,
                     reports: vec![("daily", true), ("weekly", true), ("monthly", true)],
                     tz: None,
+                    ..CheckedUpdate::default()
                 },
             )
             .await?;

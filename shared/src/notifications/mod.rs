@@ -11,4 +11,5 @@ pub mod notification;
 pub mod preferences;
 pub mod routes;
 pub mod store;
+pub mod timing;
 pub mod unsubscribe;
