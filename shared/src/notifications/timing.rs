@@ -21,16 +21,12 @@ use crate::platform::names::wire_enum;
 
 wire_enum! {
     /// How often a user's `info` and `success` emails are batched into one.
+    #[derive(Default)]
     pub enum DigestFrequency {
+        #[default]
         Off => "off",
         Hourly => "hourly",
         Daily => "daily",
-    }
-}
-
-impl Default for DigestFrequency {
-    fn default() -> Self {
-        Self::Off
     }
 }
 
