@@ -369,3 +369,75 @@ async fn bad_digest_and_quiet_hours_settings_are_refused_naming_the_field_and_ch
     assert_eq!(prefs.json["digest"]["email"], "daily");
     assert_eq!(prefs.json["tz"], Value::Null, "no partial write");
 }
+
+#[tokio::test]
+async fn an_erase_takes_the_users_waiting_deliveries_with_it_and_nothing_goes_out_afterwards() {
+    let h = Harness::new().await;
+    let u = unique_user("quiet-erase");
+    let address = format!("{u}@example.com");
+    let now = Utc::now();
+    let (start, end) = (
+        (now - chrono::Duration::hours(1))
+            .format("%H:%M")
+            .to_string(),
+        (now + chrono::Duration::hours(2))
+            .format("%H:%M")
+            .to_string(),
+    );
+    h.set_preferences(
+        &u,
+        json!({"email_address": address, "quiet_hours": {"start": start, "end": end},
+            "digest": {"email": "hourly"}}),
+    )
+    .await;
+    h.notify(&u, "warning", "Held back", &["email"]).await;
+    h.notify(&u, "info", "Batched", &["email"]).await;
+    h.drain().await;
+    let stack = &h.api.stack;
+    let (work, dlq) = crate::helpers::queue_pair(&stack.clients.sqs, "erase", 3, 5).await;
+    let settings = [
+        ("ERASE_QUEUE_URL", work.as_str()),
+        ("ERASE_DLQ_URL", dlq.as_str()),
+        ("ACCOUNTS_TABLE", h.table.as_str()),
+    ];
+    let eraser = crate::helpers::consumer(
+        stack,
+        "DataEraserFunction",
+        &work,
+        app_for(stack, "DataEraserFunction", &h.q, &settings),
+    );
+
+    let started = h
+        .api
+        .function_with("DataEraseFunction", &settings)
+        .as_user(&u)
+        .delete("/me/data")
+        .await;
+    assert_eq!(started.status, 202, "{}", started.json);
+    drain(stack, &[eraser], Duration::from_secs(120)).await;
+    h.flush(now + chrono::Duration::days(2)).await;
+    h.drain().await;
+
+    let status = h
+        .route("DataErasureFunction")
+        .as_user(&u)
+        .get("/me/data/erasure")
+        .await;
+    assert_eq!(status.json["status"], "done", "{}", status.json);
+    assert_eq!(status.json["removed"]["waiting_deliveries"], 2);
+    let left = stack
+        .clients
+        .dynamodb
+        .query()
+        .table_name(&h.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{u}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.count, 0, "{:?}", left.items);
+    assert!(mails_to(&address).await.is_empty(), "nothing went out");
+}
