@@ -325,8 +325,12 @@ async fn serve(stack: LocalStack, args: &Args) -> Result<()> {
     println!("\ntry:\n  curl -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/notifications/unread-count");
     println!(
         "\nnotifications: {DEMO_USER} gets email at {} (see them: cargo run -q -p meterbell-dev -- emails)\n\
-         and signed webhooks at {receiver_url} (printed here as they arrive)",
-        seed::DEMO_EMAIL
+         and signed webhooks at {receiver_url} (printed here as they arrive);\n\
+         {} gets an hourly email digest at {} (the flusher runs every 5 minutes; now: \
+         cargo run -q -p meterbell-dev -- fire NotificationFlushFunction)",
+        seed::DEMO_EMAIL,
+        seed::DIGEST_USER,
+        seed::DIGEST_EMAIL
     );
     for queue in &stack.template.queues {
         println!(

@@ -4,7 +4,7 @@
 //!
 //! Expressions understood: `rate(N minute|minutes|hour|hours|day|days)` and
 //! `cron(minutes hours day-of-month month day-of-week year)` where the minute and hour fields are
-//! `*`, `*/n`, a number or a list of numbers and the other fields are `*` or `?` — what the
+//! `*`, `*/n`, `a/n`, a number or a list of numbers and the other fields are `*` or `?` — what the
 //! template uses. Anything else is refused when the runner starts, so a schedule the runner
 //! cannot honour is never silently skipped.
 
@@ -103,13 +103,22 @@ fn field(raw: &str, f: &str, limit: u32) -> Result<Vec<u32>> {
     if f == "*" {
         return Ok((0..limit).collect());
     }
-    if let Some(step) = f.strip_prefix("*/") {
+    // `*/n` or `a/n` (EventBridge's form): every n-th value from the first (or from a).
+    if let Some((first, step)) = f.split_once('/') {
+        let from: u32 = match first {
+            "*" => 0,
+            a => a
+                .parse()
+                .ok()
+                .filter(|a| *a < limit)
+                .ok_or_else(|| anyhow!("{raw}: bad start {f:?}"))?,
+        };
         let step: u32 = step
             .parse()
             .ok()
             .filter(|s| *s > 0)
             .ok_or_else(|| anyhow!("{raw}: bad step {f:?}"))?;
-        return Ok((0..limit).step_by(step as usize).collect());
+        return Ok((from..limit).step_by(step as usize).collect());
     }
     f.split(',')
         .map(|v| {
@@ -245,6 +254,10 @@ mod tests {
             e.next(start, at("2026-11-25T08:00:00Z")),
             at("2026-11-25T08:30:00Z")
         );
+        let e = Expression::parse("cron(0/5 * * * ? *)").unwrap();
+        assert_eq!(e.next(start, start), at("2026-11-24T10:10:00Z"));
+        let e = Expression::parse("cron(3/20 * * * ? *)").unwrap();
+        assert_eq!(e.next(start, start), at("2026-11-24T10:23:00Z"));
     }
 
     #[test]
@@ -254,6 +267,8 @@ mod tests {
             "rate(5 fortnights)",
             "cron(2 * * * MON *)",
             "cron(61 * * * ? *)",
+            "cron(60/5 * * * ? *)",
+            "cron(0/0 * * * ? *)",
             "cron(* *)",
             "at(2026-11-24T10:00:00)",
         ] {

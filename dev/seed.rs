@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::stack::LocalStack;
 use meterbell::notifications::preferences::{CheckedUpdate, EmailAddress};
 use meterbell::notifications::store::accounts::{Accounts, Endpoint};
+use meterbell::notifications::timing::{DigestFrequency, Window as TimingWindow};
 
 pub const DEMO_USER: &str = "demo-user";
 pub const DEMO_ADMIN: &str = "demo-admin";
@@ -427,10 +428,12 @@ pub async fn seed_notifications(
                     low_credit_threshold: None,
                     reports: vec![("daily", true), ("weekly", true), ("monthly", true)],
                     tz: None,
+                    ..CheckedUpdate::default()
                 },
             )
             .await?;
     }
+    digest_demo(stack, &accounts).await?;
     let existing = accounts.endpoints(&user).await?;
     if !existing.iter().any(|e| e.url == receiver_url) {
         accounts
@@ -449,5 +452,81 @@ pub async fn seed_notifications(
             })
             .await?;
     }
+    Ok(())
+}
+
+/// The user whose `info`/`success` email comes as an hourly digest.
+pub const DIGEST_USER: &str = "demo-digest";
+pub const DIGEST_EMAIL: &str = "demo-digest@example.com";
+
+/// Gives [`DIGEST_USER`] an hourly email digest and three notifications of the hour before,
+/// waiting in that hour's digest as the dispatcher leaves them: the flusher's first firing
+/// under `make dev` (or `fire NotificationFlushFunction`) sends them as one email. Once.
+async fn digest_demo(stack: &LocalStack, accounts: &Accounts) -> Result<()> {
+    let user = UserId::parse(DIGEST_USER).map_err(anyhow::Error::msg)?;
+    if accounts.preferences(&user).await?.email_address.is_some() {
+        return Ok(());
+    }
+    let prefs = accounts
+        .update_preferences(
+            &user,
+            &CheckedUpdate {
+                email_address: Some(Some(
+                    EmailAddress::parse(DIGEST_EMAIL).map_err(anyhow::Error::msg)?,
+                )),
+                tz: Some(Some("Europe/Paris".into())),
+                digest_email: Some(DigestFrequency::Hourly),
+                ..CheckedUpdate::default()
+            },
+        )
+        .await?;
+    let table = stack
+        .resolver
+        .refs
+        .get("NotificationsTable")
+        .cloned()
+        .unwrap_or_else(|| "NotificationsTable".into());
+    let inbox = Notifications::new(stack.clients.dynamodb.clone(), table);
+    let expires_at = (Utc::now() + Duration::days(400)).timestamp();
+    let hour_before = Utc::now() - Duration::hours(1);
+    let demo = [
+        (
+            NotificationType::Info,
+            "Deploy finished",
+            "api-gateway v2.4.1 is live.",
+        ),
+        (
+            NotificationType::Success,
+            "Backup completed",
+            "Nightly backup: 2.3 GB.",
+        ),
+        (
+            NotificationType::Info,
+            "New sign-in",
+            "A new sign-in from Firefox on Linux.",
+        ),
+    ];
+    for (i, (kind, title, message)) in demo.into_iter().enumerate() {
+        let mut n = Notification::new(user.clone(), kind, title, message, None);
+        n.created_at = hour_before + Duration::seconds(i as i64);
+        let n = inbox.insert(&n, expires_at).await?;
+        let Some(window) =
+            TimingWindow::containing(prefs.digest_email, n.created_at, &prefs.zone())
+        else {
+            continue;
+        };
+        accounts
+            .join_digest(
+                &user,
+                &window.key(),
+                &n.view(),
+                prefs.digest_release(&window),
+                expires_at,
+            )
+            .await?;
+    }
+    println!(
+        "demo digest: 3 notifications of {DIGEST_USER} wait in an hourly digest to {DIGEST_EMAIL}"
+    );
     Ok(())
 }

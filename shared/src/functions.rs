@@ -104,6 +104,10 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("notifications-read-all", Handler::Http(inbox::read_all)),
     ("notification-delete", Handler::Http(inbox::delete)),
     ("notification-deliveries", Handler::Http(inbox::deliveries)),
+    (
+        "notification-flush",
+        Handler::Schedule(crate::notifications::flusher::flush),
+    ),
     ("preferences-get", Handler::Http(preferences::get)),
     ("preferences-put", Handler::Http(preferences::put)),
     ("unsubscribe-confirm", Handler::Http(unsubscribe::confirm)),

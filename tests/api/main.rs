@@ -12,6 +12,7 @@ mod budgets;
 mod build;
 mod contract;
 mod data_lifecycle;
+mod digests;
 mod email_delivery;
 mod email_feedback;
 mod forecast;

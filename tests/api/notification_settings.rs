@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use crate::helpers::TestApi;
 
 #[tokio::test]
-async fn preferences_start_with_everything_on_no_address_and_the_default_threshold() {
+async fn preferences_start_with_everything_on_no_address_the_default_threshold_and_no_digest_or_quiet_hours(
+) {
     let api = TestApi::spawn().await;
 
     let reply = api.as_user(&unique_user("fresh")).preferences("").await;
@@ -19,7 +20,9 @@ async fn preferences_start_with_everything_on_no_address_and_the_default_thresho
         reply.json,
         json!({"email_address": null, "updated_at": null, "low_credit_threshold": null,
                "channels": {"in_app": on, "email": on, "webhook": on},
-               "reports": {"daily": false, "weekly": false, "monthly": false}, "tz": null})
+               "reports": {"daily": false, "weekly": false, "monthly": false}, "tz": null,
+               "digest": {"email": "off"}, "quiet_hours": null,
+               "bypass": {"info": false, "warning": false, "error": true, "success": false}})
     );
 }
 

@@ -53,6 +53,33 @@ impl Zone {
         t.with_timezone(&self.offset(t))
     }
 
+    /// The instant the wall clock shows `hour:minute` on local `date`: the earlier of two when a
+    /// clock change repeats it, as far past the gap as it was into it when a change skips it.
+    pub fn at(&self, date: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
+        use chrono::Datelike;
+        let fallback = date
+            .and_hms_opt(hour, minute, 0)
+            .map(|n| n.and_utc())
+            .unwrap_or_default();
+        let Ok(civil) =
+            jiff::civil::Date::new(date.year() as i16, date.month() as i8, date.day() as i8)
+        else {
+            return fallback;
+        };
+        let (Ok(h), Ok(m)) = (i8::try_from(hour), i8::try_from(minute)) else {
+            return fallback;
+        };
+        // `compatible`: the earlier instant in a fold; a time a gap skips moves on by the gap.
+        match self
+            .tz
+            .to_ambiguous_zoned_datetime(civil.at(h, m, 0, 0))
+            .compatible()
+        {
+            Ok(z) => DateTime::from_timestamp(z.timestamp().as_second(), 0).unwrap_or(fallback),
+            Err(_) => fallback,
+        }
+    }
+
     /// The instant local `date` begins: midnight, or the end of a gap when a clock change skips it.
     pub fn midnight(&self, date: NaiveDate) -> DateTime<Utc> {
         use chrono::Datelike;

@@ -302,6 +302,7 @@ pub async fn run(
                     "preferences": n.preferences,
                     "webhook_endpoints": n.webhook_endpoints,
                     "delivery_attempts": n.delivery_attempts,
+                    "waiting_deliveries": n.waiting_deliveries,
                     "bookkeeping_items": n.bookkeeping,
                 });
                 (true, Some(counts))

@@ -15,6 +15,7 @@ use crate::notifications::store::{accounts, inbox};
 use crate::platform::app::App;
 use crate::platform::cursor;
 use crate::platform::domain::UserId;
+use crate::platform::dynamodb::keys::DIGEST_BATCH;
 use crate::platform::error::ApiError;
 
 /// Rows of one page of each list.
@@ -143,6 +144,23 @@ pub async fn document(app: &App, user: &UserId) -> Result<Value, ApiError> {
                 "types": e.types.as_ref().map(|t| t.iter().map(|k| k.as_str()).collect::<Vec<_>>())})
         })
         .collect();
+    // Emails and webhooks waiting for a digest or for quiet hours to end.
+    let waiting: Vec<Value> = accounts
+        .all_pending(user)
+        .await?
+        .iter()
+        .map(|p| {
+            let reason = if p.batch.starts_with(DIGEST_BATCH) {
+                "digest"
+            } else {
+                "quiet_hours"
+            };
+            json!({"notification_id": p.notification.id, "type": p.notification.kind,
+                "title": p.notification.title, "channel": p.channel.as_str(),
+                "waiting_for": reason, "held_at": timestamp(p.held_at),
+                "release_at": p.release.map(timestamp)})
+        })
+        .collect();
     let budgets = usage
         .budgets(&Scope::User(user.clone()), false)
         .await?
@@ -161,6 +179,7 @@ pub async fn document(app: &App, user: &UserId) -> Result<Value, ApiError> {
         },
         "preferences": prefs.view(),
         "webhook_endpoints": endpoints,
+        "waiting_deliveries": waiting,
         "budgets": budgets,
         "alert_rules": rules,
         "anomalies": anomalies,

@@ -15,11 +15,12 @@ use anyhow::Context;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use futures::StreamExt;
 
-use crate::notifications::channels::{self, Channel};
+use crate::notifications::channels::Channel;
 use crate::notifications::jobs::{Job, NotificationJob};
 use crate::notifications::notification::Notification;
 use crate::notifications::store;
 use crate::notifications::store::inbox::Inserted;
+use crate::notifications::waiting;
 use crate::platform::app::App;
 use crate::platform::config::require;
 use crate::platform::domain::UserId;
@@ -92,7 +93,8 @@ enum FanOut {
 }
 
 /// Enqueues the deliveries of `n` on every channel the job asks for (all when it names none),
-/// each only where the user's preferences switch that channel on for this type.
+/// each only where the user's preferences switch that channel on for this type, and each when
+/// the user's digest and quiet hours say.
 async fn fan_out(app: &App, job: &Job, n: &Notification) -> anyhow::Result<()> {
     let wanted: Vec<Channel> = Channel::ALL
         .iter()
@@ -110,7 +112,17 @@ async fn fan_out(app: &App, job: &Job, n: &Notification) -> anyhow::Result<()> {
     let view = n.view();
     for channel in wanted {
         if prefs.allows(channel, n.kind) {
-            channels::enqueue(app, &accounts, &prefs, channel, &n.user_id, &view).await?;
+            // Now, or into the user's digest, or held until their quiet hours end.
+            waiting::deliver(
+                app,
+                &accounts,
+                &prefs,
+                channel,
+                &n.user_id,
+                &view,
+                n.created_at,
+            )
+            .await?;
         }
     }
     Ok(())

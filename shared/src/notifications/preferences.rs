@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::notifications::channels::{Channel, IN_APP};
 use crate::notifications::notification::NotificationType;
+use crate::notifications::timing::{DigestFrequency, LocalTime, QuietHours};
 
 /// An email address SES can send to: `local@domain`, checked conservatively (no quoted local
 /// parts, no comments, no display names), domain lower-cased.
@@ -94,6 +95,37 @@ impl TypeSwitches {
     pub fn set(&mut self, kind: NotificationType, on: bool) {
         self.0[kind.index()] = on;
     }
+
+    /// On for `kinds` only.
+    pub fn only(kinds: &[NotificationType]) -> Self {
+        let mut s = TypeSwitches([false; TYPES]);
+        for &k in kinds {
+            s.set(k, true);
+        }
+        s
+    }
+}
+
+/// The types that skip digests and quiet hours and go out at once; `error` until the user
+/// chooses otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Bypass(pub TypeSwitches);
+
+impl Default for Bypass {
+    fn default() -> Self {
+        Bypass(TypeSwitches::only(&[NotificationType::Error]))
+    }
+}
+
+impl Bypass {
+    pub fn allows(&self, kind: NotificationType) -> bool {
+        self.0.allows(kind)
+    }
+
+    pub fn set(&mut self, kind: NotificationType, on: bool) {
+        self.0.set(kind, on);
+    }
 }
 
 /// `{"info": true, "warning": true, ...}`, in the order of the types.
@@ -125,8 +157,15 @@ pub struct Preferences {
     pub email_suppressed: Option<Suppression>,
     /// Usage report emails the user asked for.
     pub reports: Reports,
-    /// The user's time zone (IANA), for report emails at 08:00 local time; `None`: UTC.
+    /// The user's time zone (IANA), for report emails at 08:00 local time, digests and quiet
+    /// hours; `None`: UTC.
     pub tz: Option<String>,
+    /// How often `info` and `success` emails are batched into one digest.
+    pub digest_email: DigestFrequency,
+    /// When email and webhooks wait (local time in `tz`).
+    pub quiet_hours: Option<QuietHours>,
+    /// The types that skip digests and quiet hours.
+    pub bypass: Bypass,
 }
 
 /// Which usage report emails a user gets (each at 08:00 in their zone: the daily one every day,
@@ -207,8 +246,28 @@ impl Preferences {
             email_suppressed: self.email_suppressed.clone(),
             reports: self.reports,
             tz: self.tz.clone(),
+            digest: DigestView {
+                email: self.digest_email,
+            },
+            quiet_hours: self.quiet_hours.map(|q| QuietHoursView {
+                start: q.start.to_string(),
+                end: q.end.to_string(),
+            }),
+            bypass: self.bypass,
         }
     }
+}
+
+/// `{"email": "hourly"}`: the channels with digests (webhooks deliver one event at a time).
+#[derive(Serialize)]
+pub struct DigestView {
+    pub email: DigestFrequency,
+}
+
+#[derive(Serialize)]
+pub struct QuietHoursView {
+    pub start: String,
+    pub end: String,
 }
 
 /// `GET notifications/preferences`.
@@ -223,6 +282,9 @@ pub struct PreferencesView {
     pub email_suppressed: Option<Suppression>,
     pub reports: Reports,
     pub tz: Option<String>,
+    pub digest: DigestView,
+    pub quiet_hours: Option<QuietHoursView>,
+    pub bypass: Bypass,
 }
 
 /// `{"in_app": {...}, "email": {...}, "webhook": {...}}`: the inbox is always on, and shown so
@@ -264,6 +326,16 @@ pub struct PreferencesUpdate {
     /// An IANA time zone on whole hours, or `null` for UTC.
     #[serde(default, deserialize_with = "present")]
     pub tz: Option<Option<String>>,
+    /// `{"email": "off" | "hourly" | "daily"}`. Any JSON, checked in [`PreferencesUpdate::check`]
+    /// so that an error names the exact field.
+    #[serde(default)]
+    pub digest: Option<serde_json::Value>,
+    /// `{"start": "22:00", "end": "07:00"}`, or `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    pub quiet_hours: Option<Option<serde_json::Value>>,
+    /// `{"error": true, "info": false, ...}`: the types that skip digests and quiet hours.
+    #[serde(default)]
+    pub bypass: Option<serde_json::Value>,
 }
 
 /// A checked update: the address parsed, the switches to set.
@@ -277,6 +349,11 @@ pub struct CheckedUpdate {
     pub reports: Vec<(&'static str, bool)>,
     /// `Some(None)`: back to UTC.
     pub tz: Option<Option<String>>,
+    pub digest_email: Option<DigestFrequency>,
+    /// `Some(None)`: no quiet hours.
+    pub quiet_hours: Option<Option<QuietHours>>,
+    /// (type, bypasses) pairs.
+    pub bypass: Vec<(NotificationType, bool)>,
 }
 
 impl PreferencesUpdate {
@@ -342,14 +419,122 @@ impl PreferencesUpdate {
             Some(None) => Some(None),
             Some(Some(name)) => Some(Some(check_zone(&name).map_err(|m| ("tz".to_owned(), m))?)),
         };
+        let digest_email = self.digest.map(check_digest).transpose()?;
+        let quiet_hours = match self.quiet_hours {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(v)) => Some(Some(check_quiet_hours(&v)?)),
+        };
+        let bypass = self.bypass.map(|v| check_bypass(&v)).transpose()?;
         Ok(CheckedUpdate {
             email_address,
             switches,
             low_credit_threshold,
             reports,
             tz,
+            digest_email,
+            quiet_hours,
+            bypass: bypass.unwrap_or_default(),
         })
     }
+}
+
+type FieldError = (String, String);
+
+fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+    (field.to_owned(), message.into())
+}
+
+/// `{"email": "hourly"}`: the email digest's frequency.
+fn check_digest(v: serde_json::Value) -> Result<DigestFrequency, FieldError> {
+    let serde_json::Value::Object(map) = v else {
+        return Err(field_error(
+            "digest",
+            r#"digest must be an object such as {"email": "hourly"}"#,
+        ));
+    };
+    let mut out = None;
+    for (channel, value) in map {
+        let field = format!("digest.{channel}");
+        if channel != Channel::Email.as_str() {
+            return Err(field_error(
+                &field,
+                format!(
+                    "{field}: only email has digests (webhooks deliver each notification on its \
+                     own; quiet hours still hold them)"
+                ),
+            ));
+        }
+        let frequency = value
+            .as_str()
+            .and_then(DigestFrequency::parse)
+            .ok_or_else(|| {
+                field_error(
+                    &field,
+                    format!("{field} must be {}", DigestFrequency::names("or")),
+                )
+            })?;
+        out = Some(frequency);
+    }
+    out.ok_or_else(|| field_error("digest.email", "digest.email is required"))
+}
+
+/// `{"start": "22:00", "end": "07:00"}`: both times, `HH:MM`, different.
+fn check_quiet_hours(v: &serde_json::Value) -> Result<QuietHours, FieldError> {
+    let serde_json::Value::Object(map) = v else {
+        return Err(field_error(
+            "quiet_hours",
+            r#"quiet_hours must be an object such as {"start": "22:00", "end": "07:00"}, or null"#,
+        ));
+    };
+    if let Some(other) = map.keys().find(|k| *k != "start" && *k != "end") {
+        let field = format!("quiet_hours.{other}");
+        return Err(field_error(
+            &field,
+            format!("{field}: quiet_hours has start and end only"),
+        ));
+    }
+    let time = |name: &str| {
+        let field = format!("quiet_hours.{name}");
+        let raw = map
+            .get(name)
+            .ok_or_else(|| field_error(&field, format!("{field} is required")))?;
+        raw.as_str().and_then(LocalTime::parse).ok_or_else(|| {
+            field_error(
+                &field,
+                format!(
+                    "{field} must be a time of day as HH:MM on a 24-hour clock (00:00 to 23:59), \
+                     not {raw}"
+                ),
+            )
+        })
+    };
+    QuietHours::new(time("start")?, time("end")?)
+}
+
+/// `{"error": true, "info": false}`: the types that skip digests and quiet hours.
+fn check_bypass(v: &serde_json::Value) -> Result<Vec<(NotificationType, bool)>, FieldError> {
+    let serde_json::Value::Object(map) = v else {
+        return Err(field_error(
+            "bypass",
+            r#"bypass must be an object of types, such as {"error": true}"#,
+        ));
+    };
+    let mut out = vec![];
+    for (name, on) in map {
+        let field = format!("bypass.{name}");
+        let kind = NotificationType::parse(name).ok_or_else(|| {
+            field_error(
+                &field,
+                format!("{field}: the types are {}", NotificationType::names("and")),
+            )
+        })?;
+        let on = on
+            .as_bool()
+            .ok_or_else(|| field_error(&field, format!("{field} must be true or false")))?;
+        out.push((kind, on));
+    }
+    Ok(out)
 }
 
 /// An IANA zone whose offset is whole hours all year (the reports are cut on hourly rollups).
@@ -453,6 +638,82 @@ mod tests {
         for bad in ["-1", "1000000001", "1.5", "10.0", "\"500\"", "true", "[1]"] {
             let (field, _) = check(&format!(r#"{{"low_credit_threshold": {bad}}}"#)).unwrap_err();
             assert_eq!(field, "low_credit_threshold", "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests_quiet_hours_and_bypass_are_checked_naming_the_field() {
+        let check = |body: serde_json::Value| {
+            serde_json::from_value::<PreferencesUpdate>(body)
+                .unwrap()
+                .check()
+        };
+        let ok = check(serde_json::json!({"digest": {"email": "daily"},
+            "quiet_hours": {"start": "22:00", "end": "07:00"}, "bypass": {"warning": true}}))
+        .unwrap();
+        assert_eq!(ok.digest_email, Some(DigestFrequency::Daily));
+        assert_eq!(
+            ok.quiet_hours.unwrap().unwrap().start,
+            LocalTime::parse("22:00").unwrap()
+        );
+        assert_eq!(ok.bypass, vec![(NotificationType::Warning, true)]);
+        assert_eq!(
+            check(serde_json::json!({"quiet_hours": null}))
+                .unwrap()
+                .quiet_hours,
+            Some(None)
+        );
+        for (body, field) in [
+            (serde_json::json!({"digest": "hourly"}), "digest"),
+            (
+                serde_json::json!({"digest": {"email": "weekly"}}),
+                "digest.email",
+            ),
+            (
+                serde_json::json!({"digest": {"webhook": "hourly"}}),
+                "digest.webhook",
+            ),
+            (serde_json::json!({"digest": {}}), "digest.email"),
+            (
+                serde_json::json!({"quiet_hours": "22:00-07:00"}),
+                "quiet_hours",
+            ),
+            (
+                serde_json::json!({"quiet_hours": {"start": "25:00", "end": "07:00"}}),
+                "quiet_hours.start",
+            ),
+            (
+                serde_json::json!({"quiet_hours": {"start": "22:00", "end": "7pm"}}),
+                "quiet_hours.end",
+            ),
+            (
+                serde_json::json!({"quiet_hours": {"start": "22:00"}}),
+                "quiet_hours.end",
+            ),
+            (
+                serde_json::json!({"quiet_hours": {"start": 22, "end": "07:00"}}),
+                "quiet_hours.start",
+            ),
+            (
+                serde_json::json!({"quiet_hours": {"start": "07:00", "end": "07:00"}}),
+                "quiet_hours.end",
+            ),
+            (
+                serde_json::json!({"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "UTC"}}),
+                "quiet_hours.tz",
+            ),
+            (
+                serde_json::json!({"bypass": {"urgent": true}}),
+                "bypass.urgent",
+            ),
+            (
+                serde_json::json!({"bypass": {"error": "yes"}}),
+                "bypass.error",
+            ),
+            (serde_json::json!({"bypass": ["error"]}), "bypass"),
+        ] {
+            let (got, _) = check(body.clone()).unwrap_err();
+            assert_eq!(got, field, "{body}");
         }
     }
 

@@ -18,4 +18,4 @@ pub use queues::{
     Queues,
 };
 pub use ses::{emails_to, mails_to};
-pub use stores::{accounts, notifications, seed_inbox, uid};
+pub use stores::{accounts, fresh_accounts_table, notifications, seed_inbox, uid};

@@ -116,3 +116,37 @@ pub async fn seed_inbox(stack: &LocalStack, user: &str, n: usize) -> Vec<uuid::U
         .unwrap();
     ids
 }
+
+/// A fresh, empty AccountsTable of the template's shape (its keys and indexes), for a test whose
+/// scheduled runs read every user's due deliveries and must not meet another test's.
+pub async fn fresh_accounts_table(stack: &LocalStack) -> String {
+    let client = &stack.clients.dynamodb;
+    let shape = client
+        .describe_table()
+        .table_name(&stack.resolver.refs["AccountsTable"])
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let name = format!("AccountsTable-{}", uuid::Uuid::new_v4().simple());
+    let indexes = shape.global_secondary_indexes().iter().map(|g| {
+        aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+            .index_name(g.index_name().unwrap())
+            .set_key_schema(Some(g.key_schema().to_vec()))
+            .set_projection(g.projection().cloned())
+            .build()
+            .unwrap()
+    });
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .set_key_schema(Some(shape.key_schema().to_vec()))
+        .set_attribute_definitions(Some(shape.attribute_definitions().to_vec()))
+        .set_global_secondary_indexes(Some(indexes.collect()).filter(|v: &Vec<_>| !v.is_empty()))
+        .send()
+        .await
+        .unwrap();
+    name
+}

@@ -19,19 +19,29 @@ use crate::platform::error::ApiError;
 use crate::platform::handler::http_handler;
 use crate::platform::http::{html, HttpResponse, Params};
 
-fn claim(app: &App, req: &Request) -> Result<(UserId, NotificationType, String), ApiError> {
+fn claim(app: &App, req: &Request) -> Result<(UserId, Vec<NotificationType>, String), ApiError> {
     let params = Params::parse(req, &["token"])?;
     let token = params
         .get("token")
         .ok_or_else(|| ApiError::invalid("token", "token is required"))?
         .to_owned();
-    let (user, kind) = unsubscribe::open(&app.config().cursor_secret, &token).ok_or_else(|| {
-        ApiError::invalid(
-            "token",
-            "token is not a valid unsubscribe link of this service",
-        )
-    })?;
-    Ok((user, kind, token))
+    let (user, kinds) =
+        unsubscribe::open(&app.config().cursor_secret, &token).ok_or_else(|| {
+            ApiError::invalid(
+                "token",
+                "token is not a valid unsubscribe link of this service",
+            )
+        })?;
+    Ok((user, kinds, token))
+}
+
+/// `info`, `info and success`: the types a token names, for the pages.
+fn kinds_text(kinds: &[NotificationType]) -> String {
+    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
 }
 
 fn page(title: &str, body: &str) -> String {
@@ -49,14 +59,15 @@ http_handler!(
 );
 
 async fn get_unsubscribe(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let (_, kind, token) = claim(app, req)?;
+    let (_, kinds, token) = claim(app, req)?;
+    let kind = kinds_text(&kinds);
     let body = format!(
         "<p>Stop receiving <strong>{kind}</strong> notifications by email? The other types, the \
          in-app inbox and webhooks stay as they are.</p>\n\
          <form method=\"post\" action=\"?token={token}\">\
          <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
          <button type=\"submit\">Unsubscribe from {kind} emails</button></form>",
-        kind = escape_html(kind.as_str()),
+        kind = escape_html(&kind),
         token = escape_html(&token),
     );
     Ok(html(app, StatusCode::OK, page("Unsubscribe", &body)))
@@ -68,25 +79,23 @@ http_handler!(
 );
 
 async fn post_unsubscribe(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let (user, kind, _) = claim(app, req)?;
+    let (user, kinds, _) = claim(app, req)?;
     store::accounts(app)
         .await?
         .update_preferences(
             &user,
             &CheckedUpdate {
-                email_address: None,
-                switches: vec![(Channel::Email, kind, false)],
-                low_credit_threshold: None,
-                reports: vec![],
-                tz: None,
+                switches: kinds.iter().map(|k| (Channel::Email, *k, false)).collect(),
+                ..CheckedUpdate::default()
             },
         )
         .await?;
-    tracing::info!(user = %user, kind = kind.as_str(), "unsubscribed from email");
+    let kind = kinds_text(&kinds);
+    tracing::info!(user = %user, kinds = %kind, "unsubscribed from email");
     let body = format!(
         "<p>You will no longer receive <strong>{}</strong> notifications by email. You can turn \
          them back on in your notification preferences.</p>",
-        escape_html(kind.as_str())
+        escape_html(&kind)
     );
     Ok(html(app, StatusCode::OK, page("Unsubscribed", &body)))
 }

@@ -1,9 +1,12 @@
 //! Erasing a user from the notifications tables: their whole partition of NotificationsTable
 //! (notifications, counters, job records) and of AccountsTable (preferences, webhook endpoints,
-//! the delivery log and delivery claims), a page at a time.
+//! the delivery log and delivery claims, deliveries waiting for a digest or quiet hours and their
+//! due records — the due index entries go with them), a page at a time.
 
 use crate::platform::domain::UserId;
-use crate::platform::dynamodb::keys::{user_partition, NOTIF_PREFIX, PREFS_SK, WEBHOOK_PREFIX};
+use crate::platform::dynamodb::keys::{
+    user_partition, NOTIF_PREFIX, PENDING_PREFIX, PREFS_SK, WEBHOOK_PREFIX,
+};
 use crate::platform::dynamodb::StoreError;
 
 use super::{Accounts, Notifications};
@@ -15,6 +18,8 @@ pub struct NotificationsInventory {
     pub preferences: u64,
     pub webhook_endpoints: u64,
     pub delivery_attempts: u64,
+    /// Emails and webhooks waiting for a digest or for quiet hours to end.
+    pub waiting_deliveries: u64,
     /// Counters, job records and delivery claims: the bookkeeping of the above.
     pub bookkeeping: u64,
 }
@@ -29,6 +34,8 @@ fn tally(inv: &mut NotificationsInventory, sk: &str) {
         inv.webhook_endpoints += 1;
     } else if sk.starts_with("DELIVERY#") {
         inv.delivery_attempts += 1;
+    } else if sk.starts_with(PENDING_PREFIX) {
+        inv.waiting_deliveries += 1;
     } else {
         inv.bookkeeping += 1;
     }

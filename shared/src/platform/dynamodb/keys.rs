@@ -193,3 +193,58 @@ pub fn report_users_shard(user: &UserId) -> u32 {
 pub fn report_sent_sk(kind: &str, label: &str) -> String {
     format!("REPORT#{kind}#{label}")
 }
+
+/// AccountsTable: one email or webhook delivery waiting in a batch of a user (a digest window or
+/// the end of quiet hours): `PENDING#<batch>#<notification>#<channel>`.
+pub fn pending_prefix(batch: &str) -> String {
+    format!("{PENDING_PREFIX}{batch}#")
+}
+
+pub const PENDING_PREFIX: &str = "PENDING#";
+
+pub fn pending_sk(batch: &str, notification: &uuid::Uuid, channel: &str) -> String {
+    format!("{}{notification}#{channel}", pending_prefix(batch))
+}
+
+/// AccountsTable: the due record of one batch of a user (`DUE#<batch>`), which also sits in the
+/// sparse index [`DUE_INDEX`] under `DUE#<shard>` / `<release>#<user>#<batch>`, so the flusher
+/// reads the batches due by a time with one Query per shard and never touches an idle user.
+pub fn due_sk(batch: &str) -> String {
+    format!("{DUE_PREFIX}{batch}")
+}
+
+pub const DUE_PREFIX: &str = "DUE#";
+pub const DUE_INDEX: &str = "gsi1";
+
+pub fn due_index_pk(shard: u32) -> String {
+    format!("{DUE_PREFIX}{shard}")
+}
+
+/// The index sort key: release time (fixed-width UTC, to the second) first, so "due by `t`" is
+/// `<= due_index_upto(t)`.
+pub fn due_index_sk(release: &chrono::DateTime<chrono::Utc>, user: &UserId, batch: &str) -> String {
+    format!("{}#{user}#{batch}", release.format("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+pub fn due_index_upto(at: &chrono::DateTime<chrono::Utc>) -> String {
+    format!("{}#~", at.format("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+/// The batch of a digest window (`DIGEST#H2026-11-24T14:00Z`) and of deliveries held until
+/// quiet hours end (`HELD#2026-11-24T12:00Z`).
+pub fn digest_batch(window_key: &str) -> String {
+    format!("{DIGEST_BATCH}{window_key}")
+}
+
+pub const DIGEST_BATCH: &str = "DIGEST#";
+pub const HELD_BATCH: &str = "HELD#";
+
+pub fn held_batch(release: &chrono::DateTime<chrono::Utc>) -> String {
+    format!("{HELD_BATCH}{}", release.format("%Y-%m-%dT%H:%MZ"))
+}
+
+/// AccountsTable: the claim that one digest email of a user went (or is going) out; while it
+/// exists no delivery joins that window.
+pub fn digest_sent_sk(window_key: &str) -> String {
+    format!("DIGESTSENT#{window_key}")
+}

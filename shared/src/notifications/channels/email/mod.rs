@@ -1,6 +1,7 @@
 //! The email of a notification: subject, plain-text body and an HTML body into which every
 //! piece of the notification is escaped.
 
+pub mod digest;
 pub mod feedback;
 pub mod mime;
 pub mod sender;

@@ -8,10 +8,14 @@
 //! - `DELIVERY#<notification>#<uuid v7>`: one delivery attempt, in attempt order.
 //! - `DELIVERED#<notification>#<target>`: the notification reached that target; a repeated
 //!   queue message finds it and sends nothing.
+//! - `PENDING#...`, `DUE#...`, `DIGESTSENT#...`: deliveries waiting for a digest or for quiet
+//!   hours to end (see `pending`).
 
 mod deliveries;
 mod endpoints;
 pub use endpoints::{EndpointChange, Rotation};
+mod pending;
+pub use pending::{DigestClaim, DueBatch, DueRecord, Joined, Pending, DUE_SHARDS};
 mod preferences;
 pub use preferences::{ReportClaim, ReportSubscriber};
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::notifications::preferences::{Reports, Suppression};
+use crate::notifications::timing::{DigestFrequency, LocalTime, QuietHours};
 use crate::platform::dynamodb::keys::{report_users_pk, report_users_shard};
 
 impl Accounts {
@@ -40,6 +41,28 @@ impl Accounts {
             monthly: item.opt_flag("report_monthly")?.unwrap_or(false),
         };
         p.tz = item.opt_string("tz")?.map(str::to_owned);
+        if let Some(raw) = item.opt_string("digest_email")? {
+            p.digest_email = DigestFrequency::parse(raw)
+                .ok_or_else(|| StoreError::Corrupt(format!("digest_email {raw:?}")))?;
+        }
+        if let (Some(start), Some(end)) = (
+            item.opt_string("quiet_start")?,
+            item.opt_string("quiet_end")?,
+        ) {
+            let time = |raw: &str| {
+                LocalTime::parse(raw)
+                    .ok_or_else(|| StoreError::Corrupt(format!("quiet hours time {raw:?}")))
+            };
+            p.quiet_hours = Some(
+                QuietHours::new(time(start)?, time(end)?)
+                    .map_err(|(_, why)| StoreError::Corrupt(why))?,
+            );
+        }
+        for &kind in NotificationType::ALL {
+            if let Some(on) = item.opt_flag(&format!("bypass_{}", kind.as_str()))? {
+                p.bypass.set(kind, on);
+            }
+        }
         if let Some(address) = item.opt_string("suppressed_address")? {
             p.email_suppressed = Some(Suppression {
                 email_address: address.to_owned(),
@@ -143,6 +166,26 @@ impl Accounts {
                 values.insert(":tz".into(), s(tz));
                 sets.push("#tz = :tz".into());
             }
+        }
+        if let Some(f) = update.digest_email {
+            names.insert("#digest".into(), "digest_email".into());
+            values.insert(":digest".into(), s(f.as_str()));
+            sets.push("#digest = :digest".into());
+        }
+        match &update.quiet_hours {
+            None => {}
+            Some(None) => removes.extend(["quiet_start".to_owned(), "quiet_end".to_owned()]),
+            Some(Some(q)) => {
+                values.insert(":qs".into(), s(q.start.to_string()));
+                values.insert(":qe".into(), s(q.end.to_string()));
+                sets.push("quiet_start = :qs, quiet_end = :qe".into());
+            }
+        }
+        for (kind, on) in &update.bypass {
+            let k = kind.as_str();
+            names.insert(format!("#b_{k}"), format!("bypass_{k}"));
+            values.insert(format!(":b_{k}"), flag(*on));
+            sets.push(format!("#b_{k} = :b_{k}"));
         }
         for (i, (channel, kind, on)) in update.switches.iter().enumerate() {
             names.insert(format!("#s{i}"), switch_attr(*channel, *kind));
