@@ -316,14 +316,10 @@ pub async fn run(
             Phase::DailyRollups => (usage.erase_rollups(&user, 'D', STEP).await?.done, None),
             Phase::Notifications => (inbox.erase_page(&user, STEP).await?, None),
             Phase::Accounts => {
-                let done = accounts.erase_page(&user, STEP).await?;
-                if done {
-                    // Out of the report emails' registry too (it lives outside the partition).
-                    accounts
-                        .sync_report_registry(&user, &Default::default())
-                        .await?;
-                }
-                (done, None)
+                // Out of the report emails' registry first (it lives outside the partition;
+                // the preferences item names the zone, and a later step finds it gone).
+                accounts.leave_report_registry(&user).await?;
+                (accounts.erase_page(&user, STEP).await?, None)
             }
             Phase::Totals => (usage.erase_totals(&user, STEP).await?.done, None),
             Phase::Done => (true, None),

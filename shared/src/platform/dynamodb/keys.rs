@@ -179,15 +179,16 @@ pub fn quiet_sk(metric: &str, driver_key: &str) -> String {
     format!("{QUIET_PREFIX}{metric}#{driver_key}")
 }
 
-/// AccountsTable: one shard of the registry of users with report emails (sort key: the user id;
-/// their zone and reports beside it).
-pub fn report_users_pk(shard: u32) -> String {
-    format!("REPORTUSERS#{shard}")
+/// AccountsTable: the registry of users with report emails in one zone (sort key: the user id;
+/// their reports beside it). Keyed by zone, so a run reads only the zones where it is 08:00
+/// now — whatever daylight saving or a new tz database does to that instant.
+pub fn report_zone_pk(zone: &str) -> String {
+    format!("REPORTZONE#{zone}")
 }
 
-pub fn report_users_shard(user: &UserId) -> u32 {
-    rule_users_shard(user)
-}
+/// AccountsTable: the zones that have (or had) report subscribers, one item each (sort key: the
+/// zone): at most the tz database's few hundred names, however many users.
+pub const REPORT_ZONES_PK: &str = "REPORTZONES";
 
 /// AccountsTable: the claim that one report email of a user went (or is going) out.
 pub fn report_sent_sk(kind: &str, label: &str) -> String {
