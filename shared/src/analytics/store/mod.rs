@@ -192,9 +192,21 @@ pub struct UsageStore {
     /// The exports read raw events only.
     rollups_table: Option<String>,
     retention_days: u32,
-    /// Whether ingest writes the quarter-hour level (always, but for the benchmark's baseline).
-    quarters: bool,
+    /// What ingest writes at the quarter-hour level (totals; other modes for the benchmark).
+    quarters: QuarterLevel,
     stats: Mutex<Stats>,
+}
+
+/// What ingest keeps per quarter hour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuarterLevel {
+    /// Nothing: hours and days only (what was written before zones off the hour were served).
+    Off,
+    /// The bucket's own item: totals, providers, latency, hours of day, payments. The default.
+    Totals,
+    /// Also the model and endpoint items, as hours have them: what exact breakdowns at a
+    /// partial-hour edge would cost (benchmark only; reads do not use them).
+    Breakdowns,
 }
 
 /// Whose rollups to read.
@@ -216,16 +228,16 @@ impl UsageStore {
             events_table: events_table.map(str::to_owned),
             rollups_table: rollups_table.map(str::to_owned),
             retention_days,
-            quarters: true,
+            quarters: QuarterLevel::Totals,
             stats: Mutex::new(Stats::default()),
         }
     }
 
-    /// A store whose ingest skips the quarter-hour level: only for the benchmark's figure of
-    /// what that level costs per event (its reads would be wrong off the whole hour).
+    /// A store whose ingest writes the quarter-hour level as `level`: only for the benchmark's
+    /// figures of what that level costs per event (reads assume [`QuarterLevel::Totals`]).
     #[doc(hidden)]
-    pub fn without_quarter_level(mut self) -> Self {
-        self.quarters = false;
+    pub fn with_quarter_level(mut self, level: QuarterLevel) -> Self {
+        self.quarters = level;
         self
     }
 

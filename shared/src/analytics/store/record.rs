@@ -116,7 +116,7 @@ impl UsageStore {
             key(system_rollup_pk(shard, 'H'), hour, hour_ttl),
             key(system_rollup_pk(shard, 'D'), day_key(day), day_ttl),
         ];
-        if self.quarters {
+        if self.quarters != QuarterLevel::Off {
             // Kept as long as the hours: a period off the hour may lie months back.
             let quarter = quarter_key(quarter_start);
             let ttl = self.ttl(quarter_start);
@@ -125,7 +125,7 @@ impl UsageStore {
                 system_rollup_pk(shard, 'Q'),
             ] {
                 keys.push(RollupKey {
-                    own_only: true,
+                    own_only: self.quarters == QuarterLevel::Totals,
                     ..key(pk, quarter.clone(), ttl)
                 });
             }
