@@ -65,7 +65,7 @@ fn whole_hour(t: &DateTime<Utc>) -> bool {
 
 /// On :00, :15, :30 or :45 exactly: where a quarter-hour rollup begins.
 pub fn on_quarter(t: &DateTime<Utc>) -> bool {
-    t.minute() % 15 == 0 && t.second() == 0 && t.nanosecond() == 0
+    t.minute().is_multiple_of(15) && t.second() == 0 && t.nanosecond() == 0
 }
 
 impl Period {
