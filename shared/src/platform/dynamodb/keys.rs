@@ -77,7 +77,8 @@ pub fn event_time_sk(ts: &chrono::DateTime<chrono::Utc>, event_id: &str) -> Stri
     format!("{}#{event_id}", ts.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
 }
 
-/// RollupsTable: a user's rollups of one level (`H` hourly, `D` daily), sorted by bucket.
+/// RollupsTable: a user's rollups of one level (`Q` quarter-hourly, `H` hourly, `D` daily), sorted
+/// by bucket.
 pub fn user_rollup_pk(user: &UserId, level: char) -> String {
     format!("USER#{user}#{level}")
 }
@@ -103,7 +104,7 @@ pub fn rollup_bucket(sk: &str) -> &str {
     sk.split('#').next().unwrap_or(sk)
 }
 
-/// RollupsTable: one shard of the system-wide rollups of one level.
+/// RollupsTable: one shard of the system-wide rollups of one level (`Q`, `H` or `D`).
 pub fn system_rollup_pk(shard: u32, level: char) -> String {
     format!("{SYSTEM_ROLLUP_PREFIX}{shard}#{level}")
 }
