@@ -343,6 +343,7 @@ pub fn cold_start(stack: &LocalStack, bin_dir: &Path, runs: usize) -> Result<()>
 // ---------------------------------------------------------------- analytics
 
 pub mod alerts;
+pub mod reports;
 
 pub mod analytics {
     //! Ingest rate and write units, read cost against event count, export rate and memory.
@@ -874,7 +875,7 @@ pub mod cost {
     use chrono::{Duration, DurationRound, Utc};
     use meterbell::analytics::attribution::TagKeys;
     use meterbell::analytics::event::{UsageEvent, Window};
-    use meterbell::analytics::store::UsageStore;
+    use meterbell::analytics::store::{QuarterLevel, UsageStore};
     use serde_json::json;
 
     use crate::local_api::Router;
@@ -980,7 +981,7 @@ pub mod cost {
             Ok(f(&mut calls))
         }
 
-        fn take(&self) -> Result<(Vec<TransactWriteItemsInput>, f64, usize)> {
+        pub(crate) fn take(&self) -> Result<(Vec<TransactWriteItemsInput>, f64, usize)> {
             self.with(|c| {
                 let out = (
                     std::mem::take(&mut c.transactions),
@@ -1203,8 +1204,14 @@ pub mod cost {
              updates on the item's size), one user's events in the current hour, sequential"
         );
         println!(
-            "{:<26} {:>6} {:>9} {:>10} {:>12} {:>12} {:>12} {:>12}",
+            "quarters: what ingest keeps per quarter hour — totals (deployed: the bucket's own item), \
+             off (hours and days only, as before zones off the hour), breakdowns (model and \
+             endpoint items too: what exact edge breakdowns would cost)"
+        );
+        println!(
+            "{:<26} {:>10} {:>6} {:>9} {:>10} {:>12} {:>12} {:>12} {:>12}",
             "user's dimensions",
+            "quarters",
             "batch",
             "tx/batch",
             "WRU/event",
@@ -1238,18 +1245,33 @@ pub mod cost {
                 .attributing(&keys)
                 .record(&history)
                 .await?;
-            for (batch, batches) in [(1usize, 20usize), (10, 5), (100, 2)] {
+            // The quarter-hour level's cost is shown on the untagged users; the tagged one
+            // runs as deployed.
+            let levels: &[(&str, QuarterLevel)] = if tagged {
+                &[("totals", QuarterLevel::Totals)]
+            } else {
+                &[
+                    ("totals", QuarterLevel::Totals),
+                    ("off", QuarterLevel::Off),
+                    ("breakdowns", QuarterLevel::Breakdowns),
+                ]
+            };
+            for ((batch, batches), (level_name, level)) in [(1usize, 20usize), (10, 5), (100, 2)]
+                .into_iter()
+                .flat_map(|b| levels.iter().map(move |l| (b, *l)))
+            {
                 let mut units = 0.0;
                 let mut transactions = 0;
                 let mut ms = 0.0;
                 let mut largest = 0usize;
                 for b in 0..batches {
-                    let tag = format!("{user}-b{batch}-{b}");
+                    let tag = format!("{user}-b{batch}-{level_name}-{b}");
                     let batch_events = tagged_events(&user, batch, models, endpoints, &tag, tagged);
                     recorder.take()?;
                     let start = Instant::now();
                     store(recorded.clone())
                         .attributing(&keys)
+                        .with_quarter_level(level)
                         .record(&batch_events)
                         .await?;
                     ms += start.elapsed().as_secs_f64() * 1e3;
@@ -1283,7 +1305,7 @@ pub mod cost {
                 let sqs_batch = batch.min(10) as f64;
                 let sqs = dynamo + lambda + price("SQS") * (1.0 + 2.0 / sqs_batch);
                 println!(
-                    "{label:<26} {batch:>6} {:>9.1} {per_event:>10.2} {:>12.1} {ms_per_batch:>12.1} {:>12.2} {:>12.2}",
+                    "{label:<26} {level_name:>10} {batch:>6} {:>9.1} {per_event:>10.2} {:>12.1} {ms_per_batch:>12.1} {:>12.2} {:>12.2}",
                     transactions as f64 / batches as f64,
                     largest as f64 / 1024.0,
                     api * 1e6,
@@ -1294,7 +1316,7 @@ pub mod cost {
 
         println!("\nanalytics reads: billed read units (eventually consistent, 4 KB per unit over each page)");
         println!(
-            "{:<26} {:<46} {:>7} {:>9} {:>9} {:>12}",
+            "{:<26} {:<64} {:>7} {:>9} {:>9} {:>12}",
             "user's dimensions", "route", "items", "RRU", "ms", "$/M reads"
         );
         let recorded_stack = LocalStack {
@@ -1327,6 +1349,9 @@ pub mod cost {
                 "analytics/time-series?granularity=hour&days=1",
                 "analytics/endpoints?days=30",
                 "analytics/top-models?days=30",
+                // Days begin at 18:30 UTC: quarter items at both edges of the period.
+                "analytics/summary?days=30&tz=Asia/Kolkata",
+                "analytics/time-series?granularity=hour&days=1&tz=Asia/Kolkata",
             ];
             if tagged {
                 routes.push("analytics/breakdown?group_by=tag:project&days=30");
@@ -1348,7 +1373,7 @@ pub mod cost {
                     + price("Lambda request")
                     + price("API Gateway");
                 println!(
-                    "{label:<26} {route:<46} {items:>7} {rru:>9.1} {ms:>9.1} {:>12.2}",
+                    "{label:<26} {route:<64} {items:>7} {rru:>9.1} {ms:>9.1} {:>12.2}",
                     usd * 1e6
                 );
             }

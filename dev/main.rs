@@ -11,6 +11,8 @@
 //!                                                         answer of a DynamoDB read (release)
 //!   meterbell-dev bench-cost                             billed units and $ per million events / reads
 //!   meterbell-dev bench-alerts                           ingest with budgets; the scheduled rule run
+//!   meterbell-dev bench-reports                          a day of report-email runs for
+//!                                                         BENCH_REPORT_USERS subscribers (10,000)
 //!   meterbell-dev bench-notifications [--jobs 400]       dispatcher and webhook throughput and
 //!                                                         latency on the emulators
 //!   meterbell-dev bench-anomaly-scan                     the hourly anomaly run: time, items and
@@ -222,6 +224,7 @@ async fn run() -> Result<()> {
         }
         "bench-cost" => meterbell_dev::bench::cost::run(&stack).await,
         "bench-alerts" => meterbell_dev::bench::alerts::run(&stack).await,
+        "bench-reports" => meterbell_dev::bench::reports::run(&stack).await,
         "bench-anomaly-scan" => {
             let users = std::env::var("BENCH_SCAN_USERS")
                 .ok()

@@ -37,6 +37,10 @@ echo "== alerts: ingest with budgets, the scheduled metric-rule run (DynamoDB Lo
 "$bin" bench-alerts
 
 echo
+echo "== report emails: a day of quarter-hourly runs and the senders (DynamoDB Local, moto; BENCH_REPORT_USERS subscribers, default 10000)"
+"$bin" bench-reports
+
+echo
 echo "== forecast and anomaly quality on the seeded corpus (pure computation)"
 "$bin" bench-quality
 

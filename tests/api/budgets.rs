@@ -131,7 +131,6 @@ async fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
         (json!({"amount_credits": -5}), "amount_credits"),
         (json!({"amount_credits": 5, "period": "year"}), "period"),
         (json!({"amount_credits": 5, "tz": "Mars/Olympus"}), "tz"),
-        (json!({"amount_credits": 5, "tz": "Asia/Kolkata"}), "tz"),
         (json!({"amount_credits": 5, "thresholds": []}), "thresholds"),
         (
             json!({"amount_credits": 5, "thresholds": [0]}),
@@ -617,4 +616,44 @@ async fn only_an_admin_manages_system_wide_budgets_and_never_per_endpoint() {
             .status,
         403
     );
+}
+
+#[tokio::test]
+async fn a_daily_budget_in_kolkata_counts_from_the_local_midnight_on_the_half_hour() {
+    use chrono::TimeZone;
+    let t = Budgets::new().await;
+    let u = t.funded_user("bg-kolkata").await;
+    let kolkata = chrono_tz::Asia::Kolkata;
+    let today = kolkata
+        .from_utc_datetime(&chrono::Utc::now().naive_utc())
+        .date_naive();
+    let midnight = kolkata
+        .from_local_datetime(&today.and_hms_opt(0, 0, 0).unwrap())
+        .single()
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let before = UsageEventBuilder::request()
+        .user(&u)
+        .cost("5")
+        .at(midnight - chrono::Duration::minutes(1))
+        .build();
+    let after = UsageEventBuilder::request()
+        .user(&u)
+        .cost("1")
+        .at(midnight
+            .max(chrono::Utc::now() - chrono::Duration::seconds(1))
+            .min(midnight + chrono::Duration::minutes(1)))
+        .build();
+    t.post(&[before, after]).await;
+
+    let budget = t
+        .put(
+            &u,
+            "daily",
+            json!({"amount_usd": 10, "period": "day", "tz": "Asia/Kolkata"}),
+        )
+        .await;
+
+    assert_eq!(budget["tz"], "Asia/Kolkata", "{budget}");
+    assert_eq!(budget["current"]["spent_usd"], json!(1.0), "{budget}");
 }

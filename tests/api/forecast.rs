@@ -280,7 +280,6 @@ async fn bad_input_is_a_4xx_naming_the_parameter() {
         ("horizon=year", "horizon"),
         ("metric=tokens", "metric"),
         ("tz=Mars/Olympus", "tz"),
-        ("tz=Asia/Kolkata", "tz"),
         ("system=maybe", "system"),
         ("days=30", "days"),
     ] {

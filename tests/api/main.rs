@@ -32,6 +32,7 @@ mod report;
 mod report_emails;
 mod secrets;
 mod template;
+mod time_zones;
 mod unread_count;
 mod unread_count_polling;
 mod usage_consumer;

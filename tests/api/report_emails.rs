@@ -1,6 +1,6 @@
 //! Usage report emails (README, "Report emails"): a subscriber gets each report once, at 08:00
-//! in their zone, however often the hourly run or its messages repeat; preferences refuse a zone
-//! off whole hours and an unknown report.
+//! in their zone — on the half or quarter hour in zones such as Asia/Kolkata — however often
+//! the quarter-hourly run or its messages repeat; preferences refuse an unknown zone or report.
 
 use std::time::Duration;
 
@@ -13,16 +13,80 @@ use crate::helpers::{
     app_for, consumer, drain, mails_to, queue_pair, queues, TestApi, UsageEventBuilder,
 };
 
-/// 08:00 today in Paris, as a UTC instant.
-fn eight_in_paris() -> DateTime<Utc> {
-    let today = chrono_tz::Europe::Paris
-        .from_utc_datetime(&Utc::now().naive_utc())
-        .date_naive();
-    chrono_tz::Europe::Paris
-        .from_local_datetime(&today.and_hms_opt(8, 0, 0).unwrap())
+/// 08:00 today in `tz`, as a UTC instant.
+fn eight_in(tz: chrono_tz::Tz) -> DateTime<Utc> {
+    let today = tz.from_utc_datetime(&Utc::now().naive_utc()).date_naive();
+    tz.from_local_datetime(&today.and_hms_opt(8, 0, 0).unwrap())
         .single()
         .unwrap()
         .with_timezone(&Utc)
+}
+
+fn eight_in_paris() -> DateTime<Utc> {
+    eight_in(chrono_tz::Europe::Paris)
+}
+
+/// The report run and sender of a test, on queues of its own.
+struct Reports {
+    schedule: std::sync::Arc<meterbell::App>,
+    sender: meterbell_dev::poller::Consumer,
+    run: meterbell::platform::handler::ScheduleHandler,
+}
+
+impl Reports {
+    async fn new(api: &TestApi) -> Reports {
+        let stack = &api.stack;
+        let q = queues(stack, 3).await;
+        let (work, dlq) = queue_pair(&stack.clients.sqs, "reports", 3, 5).await;
+        let schedule = app_for(
+            stack,
+            "ReportScheduleFunction",
+            &q,
+            &[("REPORT_QUEUE_URL", &work)],
+        );
+        let sender = consumer(
+            stack,
+            "ReportSenderFunction",
+            &work,
+            app_for(
+                stack,
+                "ReportSenderFunction",
+                &q,
+                &[("REPORT_DLQ_URL", &dlq)],
+            ),
+        );
+        let Some(meterbell::functions::Handler::Schedule(run)) =
+            meterbell::functions::by_binary("report-schedule")
+        else {
+            panic!("report-schedule is not a scheduled handler");
+        };
+        Reports {
+            schedule,
+            sender,
+            run,
+        }
+    }
+
+    /// The schedule fired at each of `ticks`, then the sender until the queue is empty.
+    async fn fire(&self, api: &TestApi, ticks: &[DateTime<Utc>]) {
+        for at in ticks {
+            (self.run)(
+                self.schedule.clone(),
+                Tick {
+                    at: *at,
+                    id: "test".into(),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        drain(
+            &api.stack,
+            std::slice::from_ref(&self.sender),
+            Duration::from_secs(60),
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
@@ -102,16 +166,92 @@ async fn a_daily_report_email_goes_out_once_at_eight_in_the_subscribers_zone() {
 }
 
 #[tokio::test]
-async fn report_preferences_refuse_unknown_reports_and_zones_off_whole_hours() {
+async fn report_preferences_take_half_hour_zones_and_refuse_unknown_reports_and_zones() {
     let api = TestApi::spawn().await;
     let me = api.as_user(&unique_user("report-prefs"));
+    for tz in ["Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"] {
+        let reply = me.update_preferences(&json!({ "tz": tz })).await;
+        assert_eq!(reply.status, 200, "{tz}: {}", reply.json);
+        assert_eq!(reply.json["tz"], tz);
+    }
     for (body, field) in [
         (json!({"reports": {"hourly": true}}), "reports.hourly"),
-        (json!({"tz": "Asia/Kolkata"}), "tz"),
         (json!({"tz": "Mars/Olympus"}), "tz"),
     ] {
         let reply = me.update_preferences(&body).await;
         assert_eq!(reply.status, 400, "{body}: {}", reply.json);
         assert_eq!(reply.json["error"]["field"], field, "{body}");
     }
+}
+
+#[tokio::test]
+async fn a_daily_report_email_goes_out_once_at_eight_in_kolkata_on_the_half_hour() {
+    let api = TestApi::spawn().await;
+    let reports = Reports::new(&api).await;
+    let u = unique_user("report-kolkata");
+    let address = format!("{u}@example.com");
+    let prefs = api
+        .as_user(&u)
+        .update_preferences(&json!({"email_address": address, "tz": "Asia/Kolkata",
+            "reports": {"daily": true}}))
+        .await;
+    assert_eq!(prefs.status, 200, "{}", prefs.json);
+    let at = eight_in(chrono_tz::Asia::Kolkata);
+    assert_eq!(
+        chrono::Timelike::minute(&at),
+        30,
+        "08:00 in Kolkata is hh:30 UTC"
+    );
+    let quarter = chrono::Duration::minutes(15);
+
+    // Every quarter hour from 07:15 to 08:45 local, the 08:00 one twice (an overlapping run).
+    let ticks: Vec<DateTime<Utc>> = [-3, -2, -1, 0, 0, 1, 2, 3]
+        .iter()
+        .map(|n| at + quarter * *n)
+        .collect();
+    reports.fire(&api, &ticks).await;
+
+    let mails = mails_to(&address).await;
+    assert_eq!(
+        mails.len(),
+        1,
+        "{:?}",
+        mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    let yesterday = (at - chrono::Duration::days(1))
+        .with_timezone(&chrono_tz::Asia::Kolkata)
+        .date_naive();
+    assert_eq!(
+        mails[0].subject,
+        format!("Your daily usage report: {yesterday}")
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_who_changes_zone_is_sent_the_report_at_eight_in_the_new_zone_only() {
+    let api = TestApi::spawn().await;
+    let reports = Reports::new(&api).await;
+    let u = unique_user("report-moves");
+    let address = format!("{u}@example.com");
+    let me = api.as_user(&u);
+    let first = me
+        .update_preferences(&json!({"email_address": address, "tz": "Europe/Paris",
+            "reports": {"daily": true}}))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    let moved = me
+        .update_preferences(&json!({"tz": "Asia/Kathmandu"}))
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.json);
+
+    reports.fire(&api, &[eight_in_paris()]).await;
+    assert!(
+        mails_to(&address).await.is_empty(),
+        "08:00 in Paris: not any more"
+    );
+    let kathmandu = eight_in(chrono_tz::Asia::Kathmandu);
+    assert_eq!(chrono::Timelike::minute(&kathmandu), 15);
+    reports.fire(&api, &[kathmandu]).await;
+
+    assert_eq!(mails_to(&address).await.len(), 1);
 }

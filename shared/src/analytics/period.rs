@@ -1,6 +1,8 @@
 //! Reporting periods and buckets. A period is `days` local calendar days ending today, or an
 //! explicit `start`..`end` (end exclusive), in a time zone that decides where days, ISO weeks
-//! and months begin. Rollups are hourly, so every boundary must fall on a whole UTC hour.
+//! and months begin. Rollups are kept per UTC day, hour and quarter hour, so every boundary must
+//! fall on a quarter hour: zones offset by half or three quarters of an hour (Asia/Kolkata,
+//! Asia/Kathmandu, America/St_Johns, Australia/Adelaide, Australia/Eucla) cut exactly.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 
@@ -61,6 +63,11 @@ fn whole_hour(t: &DateTime<Utc>) -> bool {
     t.minute() == 0 && t.second() == 0 && t.nanosecond() == 0
 }
 
+/// On :00, :15, :30 or :45 exactly: where a quarter-hour rollup begins.
+pub fn on_quarter(t: &DateTime<Utc>) -> bool {
+    t.minute().is_multiple_of(15) && t.second() == 0 && t.nanosecond() == 0
+}
+
 impl Period {
     /// From the `days`, `start`, `end` and `tz` parameters; each problem is a 400 naming its field.
     pub fn parse(
@@ -116,17 +123,18 @@ impl Period {
                     ));
                 }
                 for (field, t) in [("start", &start), ("end", &end)] {
-                    if !whole_hour(t) {
+                    if !on_quarter(t) {
                         return Err(ApiError::invalid(
                             field,
                             format!(
-                                "{field} must fall on a whole hour (usage is rolled up hourly)"
+                                "{field} must fall on a quarter hour (:00, :15, :30 or :45; \
+                                 usage is rolled up per quarter hour)"
                             ),
                         ));
                     }
                 }
-                let days = (end - start).num_hours().div_euclid(24)
-                    + i64::from((end - start).num_hours() % 24 != 0);
+                let minutes = (end - start).num_minutes();
+                let days = minutes.div_euclid(24 * 60) + i64::from(minutes % (24 * 60) != 0);
                 Period {
                     start,
                     end,
@@ -169,14 +177,12 @@ impl Period {
         Ok(period)
     }
 
-    /// Every local day of the period starts and ends on a whole hour (else a 400 naming `tz`).
+    /// Every local day of the period starts and ends on a quarter hour (else a 400 naming
+    /// `tz`): true of every zone today, not of some historical local mean times.
     pub(crate) fn check_alignment(&self) -> Result<(), ApiError> {
         for bucket in self.buckets(Granularity::Day) {
-            if !whole_hour(&bucket.start) || !whole_hour(&bucket.end) {
-                return Err(ApiError::invalid(
-                    "tz",
-                    format!("{} is offset from UTC by a fraction of an hour, which hourly rollups cannot split; use a whole-hour zone or UTC", self.tz.name()),
-                ));
+            if !on_quarter(&bucket.start) || !on_quarter(&bucket.end) {
+                return Err(off_quarter(&self.tz));
             }
         }
         Ok(())
@@ -231,6 +237,30 @@ impl Period {
     }
 }
 
+/// The 400 for a zone whose offset is not a whole number of quarter hours.
+pub fn off_quarter(tz: &Zone) -> ApiError {
+    ApiError::invalid(
+        "tz",
+        format!(
+            "{} is offset from UTC by a fraction of a quarter hour, which quarter-hour rollups \
+             cannot split; use another zone or UTC",
+            tz.name()
+        ),
+    )
+}
+
+/// Whether `tz`'s offset is a whole number of quarter hours now and in half a year (both sides
+/// of a daylight-saving change): what a stored zone (a budget's, a subscriber's) must be.
+pub fn check_zone_quarters(tz: &Zone, now: DateTime<Utc>) -> Result<(), ApiError> {
+    if [now, now + Duration::days(182)]
+        .iter()
+        .any(|t| tz.offset(*t).local_minus_utc() % (15 * 60) != 0)
+    {
+        return Err(off_quarter(tz));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bucket {
     pub label: String,
@@ -238,39 +268,51 @@ pub struct Bucket {
     pub end: DateTime<Utc>,
 }
 
-/// The rollup items that exactly cover [start, end): UTC days wholly inside, hours for the rest.
+/// The rollup items that exactly cover [start, end): UTC days wholly inside, then whole UTC
+/// hours, then quarter hours at edges off the hour. Quarter items hold a bucket's own counters
+/// (totals, providers, latency, hours of day, payments) but not its model and endpoint items,
+/// so an hour cut by an edge lends its model and endpoint items to the side holding its
+/// midpoint (`edge_hours`): every UTC hour's breakdown lands in exactly one bucket.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cover {
     pub days: Vec<NaiveDate>,
     pub hours: Vec<DateTime<Utc>>,
+    pub quarters: Vec<DateTime<Utc>>,
+    /// Hours cut by an edge whose midpoint lies inside: their model and endpoint items only.
+    pub edge_hours: Vec<DateTime<Utc>>,
+}
+
+fn union_into<T: Ord + Copy>(into: &mut Vec<T>, from: &[T]) {
+    for x in from {
+        if !into.contains(x) {
+            into.push(*x);
+        }
+    }
+    into.sort();
 }
 
 impl Cover {
     /// Every item either cover needs, once.
     pub fn union(&mut self, other: &Cover) {
-        for d in &other.days {
-            if !self.days.contains(d) {
-                self.days.push(*d);
-            }
-        }
-        for h in &other.hours {
-            if !self.hours.contains(h) {
-                self.hours.push(*h);
-            }
-        }
-        self.days.sort();
-        self.hours.sort();
+        union_into(&mut self.days, &other.days);
+        union_into(&mut self.hours, &other.hours);
+        union_into(&mut self.quarters, &other.quarters);
+        union_into(&mut self.edge_hours, &other.edge_hours);
     }
 
-    /// The sort keys of the items in this cover.
+    /// The keys, in what [`crate::analytics::store::UsageStore::rollups`] returns, of the
+    /// items in this cover.
     pub fn keys(&self) -> impl Iterator<Item = String> + '_ {
         self.days
             .iter()
             .map(|d| day_key(*d))
             .chain(self.hours.iter().map(|h| hour_key(*h)))
+            .chain(self.quarters.iter().map(|q| quarter_key(*q)))
+            .chain(self.edge_hours.iter().map(|h| edge_hour_key(*h)))
     }
 }
 
+/// Flat in events: at most 2 days' worth of hours and 6 quarters beside the whole days.
 pub fn cover(start: DateTime<Utc>, end: DateTime<Utc>) -> Cover {
     let mut c = Cover::default();
     let mut t = start;
@@ -278,9 +320,20 @@ pub fn cover(start: DateTime<Utc>, end: DateTime<Utc>) -> Cover {
         if t.hour() == 0 && whole_hour(&t) && t + Duration::days(1) <= end {
             c.days.push(t.date_naive());
             t += Duration::days(1);
-        } else {
+        } else if whole_hour(&t) && t + Duration::hours(1) <= end {
             c.hours.push(t);
             t += Duration::hours(1);
+        } else {
+            // A period's bounds are quarter hours (`Period::parse`, `check_alignment`).
+            c.quarters.push(t);
+            let hour = t
+                - Duration::minutes(i64::from(t.minute()))
+                - Duration::seconds(i64::from(t.second()));
+            let mid = hour + Duration::minutes(30);
+            if start <= mid && mid < end && !c.edge_hours.contains(&hour) {
+                c.edge_hours.push(hour);
+            }
+            t += Duration::minutes(15);
         }
     }
     c
@@ -292,6 +345,33 @@ pub fn day_key(d: NaiveDate) -> String {
 
 pub fn hour_key(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H").to_string()
+}
+
+/// `2026-11-22T10:15`: the sort key of a quarter-hour item.
+pub fn quarter_key(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// Where the item of `key` (a day, hour or quarter key) begins; `None` for an edge hour's parts.
+pub fn key_start(key: &str) -> Option<DateTime<Utc>> {
+    let date = NaiveDate::parse_from_str(key.get(..10)?, "%Y-%m-%d").ok()?;
+    let (hour, minute) = match key.get(10..) {
+        Some("") => (0, 0),
+        Some(rest) => {
+            let rest = rest.strip_prefix('T')?;
+            match rest.split_once(':') {
+                None => (rest.parse().ok()?, 0),
+                Some((h, m)) => (h.parse().ok()?, m.parse().ok()?),
+            }
+        }
+        None => return None,
+    };
+    Some(date.and_hms_opt(hour, minute, 0)?.and_utc())
+}
+
+/// The key under which the rollups read returns an edge hour's model and endpoint items.
+pub fn edge_hour_key(t: DateTime<Utc>) -> String {
+    format!("{}#parts", hour_key(t))
 }
 
 #[cfg(test)]
@@ -379,7 +459,7 @@ mod tests {
             field(
                 Period::parse(
                     None,
-                    Some("2026-11-01T00:30:00Z"),
+                    Some("2026-11-01T00:10:00Z"),
                     Some("2026-11-02T00:00:00Z"),
                     None,
                     now()
@@ -389,8 +469,17 @@ mod tests {
             "start"
         );
         assert_eq!(
-            field(Period::parse(Some("3"), None, None, Some("Asia/Kolkata"), now()).unwrap_err()),
-            "tz"
+            field(
+                Period::parse(
+                    None,
+                    Some("2026-11-01T00:00:00Z"),
+                    Some("2026-11-02T00:15:30Z"),
+                    None,
+                    now()
+                )
+                .unwrap_err()
+            ),
+            "end"
         );
         assert_eq!(
             field(Granularity::parse(Some("minute")).unwrap_err()),
@@ -446,5 +535,83 @@ mod tests {
         );
         assert_eq!(c.days.len(), 2);
         assert_eq!(c.hours.len(), 2 + 3);
+    }
+
+    #[test]
+    fn zones_off_the_whole_hour_cut_days_on_quarter_hours() {
+        for (zone, day_start) in [
+            ("Asia/Kolkata", "2026-11-21T18:30:00Z"),
+            ("Asia/Kathmandu", "2026-11-21T18:15:00Z"),
+            ("America/St_Johns", "2026-11-22T03:30:00Z"),
+            ("Australia/Adelaide", "2026-11-22T13:30:00Z"),
+            ("Australia/Eucla", "2026-11-22T15:15:00Z"),
+        ] {
+            let p = Period::parse(Some("1"), None, None, Some(zone), now()).unwrap();
+            assert_eq!(
+                p.start,
+                day_start.parse::<DateTime<Utc>>().unwrap(),
+                "{zone}"
+            );
+            assert_eq!((p.end - p.start).num_hours(), 24, "{zone}");
+        }
+    }
+
+    #[test]
+    fn start_and_end_on_quarter_hours_are_accepted() {
+        for (start, end) in [
+            ("2026-11-01T00:15:00Z", "2026-11-02T00:30:00Z"),
+            ("2026-11-01T00:45:00Z", "2026-11-01T01:00:00Z"),
+        ] {
+            let p = Period::parse(None, Some(start), Some(end), None, now()).unwrap();
+            assert_eq!(p.start, start.parse::<DateTime<Utc>>().unwrap());
+        }
+        let p = Period::parse(
+            None,
+            Some("2026-11-01T00:15:00Z"),
+            Some("2026-11-02T00:30:00Z"),
+            None,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(p.days, 2, "a day and a quarter hour rounds up");
+    }
+
+    #[test]
+    fn a_cover_off_the_hour_uses_quarters_at_the_edges_then_hours_then_days() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // Three Kolkata days: 2026-11-20T18:30Z .. 2026-11-23T18:30Z.
+        let c = cover(t("2026-11-20T18:30:00Z"), t("2026-11-23T18:30:00Z"));
+        assert_eq!(c.quarters.len(), 4, "18:30, 18:45 first; 18:00, 18:15 last");
+        assert_eq!(c.hours.len(), 5 + 18);
+        assert_eq!(c.days.len(), 2);
+        // The first edge hour's midpoint (18:30) is inside, the last one's is the end.
+        assert_eq!(c.edge_hours, [t("2026-11-20T18:00:00Z")]);
+        let keys: Vec<String> = c.keys().collect();
+        assert!(keys.contains(&"2026-11-20T18:45".to_owned()));
+        assert!(keys.contains(&"2026-11-20T18#parts".to_owned()));
+    }
+
+    #[test]
+    fn consecutive_local_days_share_out_every_utc_hour_breakdown_once() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // Kathmandu (+05:45): days begin at 18:15Z.
+        let a = cover(t("2026-11-20T18:15:00Z"), t("2026-11-21T18:15:00Z"));
+        let b = cover(t("2026-11-21T18:15:00Z"), t("2026-11-22T18:15:00Z"));
+        let hour = t("2026-11-21T18:00:00Z");
+        assert!(b.edge_hours.contains(&hour), "45 of its 60 minutes");
+        assert!(!a.edge_hours.contains(&hour));
+        assert_eq!(a.quarters.len() + b.quarters.len(), 2 * 4);
+    }
+
+    #[test]
+    fn item_keys_tell_where_they_begin() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(key_start("2026-11-22"), Some(t("2026-11-22T00:00:00Z")));
+        assert_eq!(key_start("2026-11-22T10"), Some(t("2026-11-22T10:00:00Z")));
+        assert_eq!(
+            key_start("2026-11-22T10:45"),
+            Some(t("2026-11-22T10:45:00Z"))
+        );
+        assert_eq!(key_start("2026-11-22T10#parts"), None);
     }
 }

@@ -43,6 +43,7 @@ pub enum Phase {
     Inventory,
     Events,
     HourlyRollups,
+    QuarterRollups,
     DailyRollups,
     Notifications,
     Accounts,
@@ -55,7 +56,8 @@ impl Phase {
         match self {
             Phase::Inventory => Phase::Events,
             Phase::Events => Phase::HourlyRollups,
-            Phase::HourlyRollups => Phase::DailyRollups,
+            Phase::HourlyRollups => Phase::QuarterRollups,
+            Phase::QuarterRollups => Phase::DailyRollups,
             Phase::DailyRollups => Phase::Notifications,
             Phase::Notifications => Phase::Accounts,
             Phase::Accounts => Phase::Totals,
@@ -68,6 +70,7 @@ impl Phase {
             Phase::Inventory => "inventory",
             Phase::Events => "events",
             Phase::HourlyRollups => "hourly_rollups",
+            Phase::QuarterRollups => "quarter_rollups",
             Phase::DailyRollups => "daily_rollups",
             Phase::Notifications => "notifications",
             Phase::Accounts => "accounts",
@@ -81,6 +84,7 @@ impl Phase {
             Phase::Inventory,
             Phase::Events,
             Phase::HourlyRollups,
+            Phase::QuarterRollups,
             Phase::DailyRollups,
             Phase::Notifications,
             Phase::Accounts,
@@ -309,17 +313,14 @@ pub async fn run(
             }
             Phase::Events => (usage.erase_events(&user, STEP).await?.done, None),
             Phase::HourlyRollups => (usage.erase_rollups(&user, 'H', STEP).await?.done, None),
+            Phase::QuarterRollups => (usage.erase_rollups(&user, 'Q', STEP).await?.done, None),
             Phase::DailyRollups => (usage.erase_rollups(&user, 'D', STEP).await?.done, None),
             Phase::Notifications => (inbox.erase_page(&user, STEP).await?, None),
             Phase::Accounts => {
-                let done = accounts.erase_page(&user, STEP).await?;
-                if done {
-                    // Out of the report emails' registry too (it lives outside the partition).
-                    accounts
-                        .sync_report_registry(&user, &Default::default())
-                        .await?;
-                }
-                (done, None)
+                // Out of the report emails' registry first (it lives outside the partition;
+                // the preferences item names the zone, and a later step finds it gone).
+                accounts.leave_report_registry(&user).await?;
+                (accounts.erase_page(&user, STEP).await?, None)
             }
             Phase::Totals => (usage.erase_totals(&user, STEP).await?.done, None),
             Phase::Done => (true, None),

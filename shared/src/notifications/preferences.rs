@@ -323,7 +323,7 @@ pub struct PreferencesUpdate {
     /// `{"daily": true, "weekly": false, ...}`: the report emails to switch.
     #[serde(default)]
     pub reports: Option<BTreeMap<String, bool>>,
-    /// An IANA time zone on whole hours, or `null` for UTC.
+    /// An IANA time zone (offset by whole quarter hours, as every zone is today), or `null` for UTC.
     #[serde(default, deserialize_with = "present")]
     pub tz: Option<Option<String>>,
     /// `{"email": "off" | "hourly" | "daily"}`. Any JSON, checked in [`PreferencesUpdate::check`]
@@ -537,7 +537,8 @@ fn check_bypass(v: &serde_json::Value) -> Result<Vec<(NotificationType, bool)>, 
     Ok(out)
 }
 
-/// An IANA zone whose offset is whole hours all year (the reports are cut on hourly rollups).
+/// An IANA zone whose offset is whole quarter hours all year (the reports are cut on
+/// quarter-hour rollups): Asia/Kolkata and Asia/Kathmandu are; some historical zones are not.
 fn check_zone(name: &str) -> Result<String, String> {
     let zone = jiff::tz::TimeZone::get(name)
         .map_err(|_| format!("tz must be an IANA time zone such as Europe/Paris, not {name:?}"))?;
@@ -546,10 +547,10 @@ fn check_zone(name: &str) -> Result<String, String> {
         let t = now
             .checked_add(jiff::SignedDuration::from_hours(24 * days))
             .unwrap_or(now);
-        if zone.to_offset(t).seconds() % 3600 != 0 {
+        if zone.to_offset(t).seconds() % 900 != 0 {
             return Err(format!(
-                "{name} is offset from UTC by a fraction of an hour, which hourly rollups cannot \
-                 split; use a whole-hour zone or UTC"
+                "{name} is offset from UTC by a fraction of a quarter hour, which quarter-hour \
+                 rollups cannot split; use another zone or UTC"
             ));
         }
     }

@@ -126,10 +126,11 @@ async fn windows(
             Window::Hour => Cover {
                 days: vec![],
                 hours: vec![*start],
+                ..Cover::default()
             },
             Window::Day => Cover {
                 days: vec![start.date_naive()],
-                hours: vec![],
+                ..Cover::default()
             },
         };
         let items = store.rollups(owner, &cover).await?;

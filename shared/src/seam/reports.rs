@@ -1,6 +1,9 @@
-//! Usage report emails: every hour (`report-schedule`, at minute 0) the registry of subscribers
-//! is read and each user whose local time is 08:00 is queued on `ReportQueue` with the reports
-//! due — the daily one every day, the weekly one on Mondays, the monthly one on the 1st.
+//! Usage report emails: every quarter hour (`report-schedule`) the zones where it is 08:00 now
+//! are picked from the registry's list of zones (the tz database decides, at run time, so
+//! daylight-saving changes and half- and quarter-hour zones need nothing stored), only those
+//! zones' subscribers are read, and each is queued on `ReportQueue` with the reports due — the
+//! daily one every day, the weekly one on Mondays, the monthly one on the 1st. A run reads the
+//! zone list (a few hundred names at most) and the subscribers due: never the idle ones.
 //! `report-sender` claims each report email (`REPORT#<kind>#<period>` in the user's partition)
 //! before building and sending it, so overlapping runs, retried invocations and redelivered
 //! messages send it once; a claim abandoned by a crash is taken over after two minutes.
@@ -10,7 +13,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_ses::primitives::Blob;
 use aws_sdk_ses::types::RawMessage;
-use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -18,20 +21,23 @@ use crate::analytics::ingest::rollups_store;
 use crate::analytics::routes::report::{build, html_of, Kind, Span};
 use crate::analytics::zone::Zone;
 use crate::notifications::channels::email::{feedback, mime};
+use crate::notifications::preferences::Preferences;
 use crate::notifications::store::accounts::ReportClaim;
 use crate::notifications::store::{accounts, Accounts};
 use crate::platform::app::App;
 use crate::platform::config::require;
 use crate::platform::domain::UserId;
-use crate::platform::dynamodb::keys::{report_sent_sk, RULE_USER_SHARDS};
+use crate::platform::dynamodb::keys::report_sent_sk;
 use crate::platform::error::ApiError;
 use crate::platform::handler::{ScheduleFuture, SqsFuture, Tick};
 use crate::platform::sqs::{self, Settled};
 
 /// Subscribers per work message.
 pub const USERS_PER_MESSAGE: usize = 25;
-/// The local hour report emails go out.
+/// The local hour report emails go out (at minute 0).
 pub const SEND_HOUR: u32 = 8;
+/// How often the schedule runs: the finest step of a zone's offset.
+pub const RUN_MINUTES: i64 = 15;
 
 /// One subscriber's reports due at `at`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,16 +54,22 @@ pub struct Work {
     pub due: Vec<Due>,
 }
 
+/// Whether it is 08:00 in `tz` at `at` (a quarter hour).
+pub fn sends_at(at: DateTime<Utc>, tz: &Zone) -> bool {
+    let local = tz.local(at);
+    local.hour() == SEND_HOUR && local.minute() == 0
+}
+
 /// The reports of a subscriber due at `at`: none unless it is 08:00 where they are.
 pub fn due_at(
     at: DateTime<Utc>,
     tz: &Zone,
     reports: &crate::notifications::preferences::Reports,
 ) -> Vec<Kind> {
-    let local = tz.local(at);
-    if local.hour() != SEND_HOUR {
+    if !sends_at(at, tz) {
         return vec![];
     }
+    let local = tz.local(at);
     let mut out = vec![];
     if reports.daily {
         out.push(Kind::Day);
@@ -71,18 +83,35 @@ pub fn due_at(
     out
 }
 
+/// The quarter hour a firing stands for: EventBridge may fire a little late, never early.
+pub fn run_instant(tick: DateTime<Utc>) -> DateTime<Utc> {
+    tick.duration_trunc(Duration::minutes(RUN_MINUTES))
+        .unwrap_or(tick)
+}
+
 /// `report-schedule`: queues the subscribers whose reports are due as of the firing's time.
 pub fn schedule(app: Arc<App>, tick: Tick) -> ScheduleFuture {
     Box::pin(async move {
         let accounts = accounts(&app).await?;
         let queue = require(&app.config().resources.report_queue_url, "REPORT_QUEUE_URL")?;
+        let at = run_instant(tick.at);
+        let zones = accounts.report_zones().await?;
         let mut due = vec![];
         let mut subscribers = 0;
-        for shard in 0..RULE_USER_SHARDS {
-            for s in accounts.report_subscribers(shard).await? {
+        let mut zones_due = 0;
+        for name in &zones {
+            // A name the tz database no longer knows cannot have been accepted; skip it.
+            let Some(zone) = Zone::parse(name) else {
+                tracing::warn!(zone = name, "report zone unknown to the tz database");
+                continue;
+            };
+            if !sends_at(at, &zone) {
+                continue;
+            }
+            zones_due += 1;
+            for s in accounts.report_subscribers(name).await? {
                 subscribers += 1;
-                let zone = Zone::parse(&s.tz).unwrap_or_else(Zone::utc);
-                let kinds = due_at(tick.at, &zone, &s.reports);
+                let kinds = due_at(at, &zone, &s.reports);
                 if !kinds.is_empty() {
                     due.push(Due {
                         user: s.user.to_string(),
@@ -95,12 +124,14 @@ pub fn schedule(app: Arc<App>, tick: Tick) -> ScheduleFuture {
         let work: Vec<Work> = due
             .chunks(USERS_PER_MESSAGE)
             .map(|c| Work {
-                at: tick.at,
+                at,
                 due: c.to_vec(),
             })
             .collect();
         sqs::send_json(app.sqs().await, queue, &work).await?;
         tracing::info!(
+            zones = zones.len(),
+            zones_due,
             subscribers,
             due = due.len(),
             messages = work.len(),
@@ -114,6 +145,7 @@ pub fn schedule(app: Arc<App>, tick: Tick) -> ScheduleFuture {
 async fn send_one(
     app: &App,
     accounts: &Accounts,
+    prefs: &Preferences,
     user: &UserId,
     zone: &Zone,
     kind: Kind,
@@ -130,7 +162,6 @@ async fn send_one(
             ))
         }
     }
-    let prefs = accounts.preferences(user).await?;
     let Some(to) = prefs
         .email_address
         .as_ref()
@@ -227,8 +258,20 @@ pub fn sender(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                         continue;
                     };
                     let zone = Zone::parse(&due.tz).unwrap_or_else(Zone::utc);
+                    // The registry trails the preferences by a write: what they say now decides
+                    // (a report switched off, or a zone changed, since the run queued it).
+                    let prefs = accounts.preferences(&user).await?;
+                    if prefs.tz.as_deref().unwrap_or("UTC") != due.tz {
+                        tracing::info!(user = %user, "report skipped: the zone changed");
+                        continue;
+                    }
                     for kind in due.kinds.iter().filter_map(|k| Kind::parse(k)) {
-                        let outcome = send_one(app, &accounts, &user, &zone, kind, work.at).await?;
+                        if !prefs.reports.get(kind.name()) {
+                            tracing::info!(user = %user, kind = kind.name(), "report switched off");
+                            continue;
+                        }
+                        let outcome =
+                            send_one(app, &accounts, &prefs, &user, &zone, kind, work.at).await?;
                         tracing::info!(user = %user, kind = kind.name(), outcome, "report email");
                     }
                 }
@@ -262,5 +305,62 @@ mod tests {
         assert!(due_at(at, &Zone::utc(), &all).is_empty(), "06:00 in UTC");
         let tuesday: DateTime<Utc> = "2026-06-02T06:00:00Z".parse().unwrap();
         assert_eq!(due_at(tuesday, &paris, &all), [Kind::Day]);
+    }
+
+    #[test]
+    fn eight_local_falls_on_the_quarter_hour_of_the_zone_and_follows_daylight_saving() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        for (zone, eight, other) in [
+            (
+                "Asia/Kolkata",
+                "2026-06-01T02:30:00Z",
+                "2026-06-01T02:00:00Z",
+            ),
+            (
+                "Asia/Kathmandu",
+                "2026-06-01T02:15:00Z",
+                "2026-06-01T02:30:00Z",
+            ),
+            (
+                "Australia/Eucla",
+                "2026-06-01T23:15:00Z",
+                "2026-06-01T23:00:00Z",
+            ),
+            // Newfoundland: −02:30 in summer, −03:30 in winter.
+            (
+                "America/St_Johns",
+                "2026-06-01T10:30:00Z",
+                "2026-06-01T11:30:00Z",
+            ),
+            (
+                "America/St_Johns",
+                "2026-12-01T11:30:00Z",
+                "2026-12-01T10:30:00Z",
+            ),
+            // Adelaide: +10:30 in (southern) summer, +09:30 in winter.
+            (
+                "Australia/Adelaide",
+                "2026-12-01T21:30:00Z",
+                "2026-12-01T22:30:00Z",
+            ),
+            (
+                "Australia/Adelaide",
+                "2026-06-01T22:30:00Z",
+                "2026-06-01T21:30:00Z",
+            ),
+        ] {
+            let z = Zone::parse(zone).unwrap();
+            assert!(sends_at(at(eight), &z), "{zone} at {eight}");
+            assert!(!sends_at(at(other), &z), "{zone} at {other}");
+        }
+    }
+
+    #[test]
+    fn a_late_firing_stands_for_its_quarter_hour() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            run_instant(at("2026-06-01T02:30:41Z")),
+            at("2026-06-01T02:30:00Z")
+        );
     }
 }

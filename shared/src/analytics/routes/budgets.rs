@@ -185,21 +185,8 @@ fn definition(body: PutBody, owner: &Scope) -> Result<Definition, ApiError> {
             )
         })?,
     };
-    // Rollups are hourly: a period starting at a half hour could not be summed exactly.
-    let now = Utc::now();
-    if [now, now + chrono::Duration::days(182)]
-        .iter()
-        .any(|t| tz.offset(*t).local_minus_utc() % 3600 != 0)
-    {
-        return Err(ApiError::invalid(
-            "tz",
-            format!(
-                "{} is offset from UTC by a fraction of an hour, which hourly rollups cannot \
-                 split; use a whole-hour zone or UTC",
-                tz.name()
-            ),
-        ));
-    }
+    // Periods are cut on quarter-hour rollups: every zone in use today qualifies.
+    crate::analytics::period::check_zone_quarters(&tz, Utc::now())?;
     let thresholds = match body.thresholds {
         None => DEFAULT_THRESHOLDS.to_vec(),
         Some(list) => {
@@ -476,6 +463,9 @@ pub async fn replay(
     use chrono::{Duration, DurationRound};
     let end = now.duration_trunc(Duration::hours(1)).unwrap_or(now) + Duration::hours(1);
     let (first, _) = budget.window(now - Duration::days(PREVIEW_DAYS));
+    // Whole UTC hours: in a zone off the hour, each hour counts in the period holding its
+    // midpoint (the replay is a preview; the live evaluation reads exact quarter hours).
+    let first = first.duration_trunc(Duration::hours(1)).unwrap_or(first);
     let mut hours = vec![];
     let mut t = first;
     while t < end {
@@ -483,8 +473,8 @@ pub async fn replay(
         t += Duration::hours(1);
     }
     let span = crate::analytics::period::Cover {
-        days: vec![],
         hours: hours.clone(),
+        ..Default::default()
     };
     let buckets = store.rollups(owner, &span).await?;
     let mut firings = vec![];
@@ -493,8 +483,9 @@ pub async fn replay(
     let mut period = crate::analytics::rollup::Rollup::default();
     let mut fired: Vec<u32> = vec![];
     for h in hours {
-        if window.is_none_or(|(_, e)| h >= e) {
-            window = Some(budget.window(h));
+        let mid = h + Duration::minutes(30);
+        if window.is_none_or(|(_, e)| mid >= e) {
+            window = Some(budget.window(mid));
             period = Default::default();
             fired.clear();
             periods += 1;

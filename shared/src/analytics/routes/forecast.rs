@@ -346,19 +346,7 @@ async fn get_forecast(app: &App, req: &Request) -> Result<HttpResponse, ApiError
         })?,
     };
     let now = Utc::now();
-    if [now, now + Duration::days(182)]
-        .iter()
-        .any(|t| tz.offset(*t).local_minus_utc() % 3600 != 0)
-    {
-        return Err(ApiError::invalid(
-            "tz",
-            format!(
-                "{} is offset from UTC by a fraction of an hour, which hourly rollups cannot \
-                 split; use a whole-hour zone or UTC",
-                tz.name()
-            ),
-        ));
-    }
+    crate::analytics::period::check_zone_quarters(&tz, now)?;
     let r = &app.config().resources;
     let store = UsageStore::new(
         app.dynamodb().await.clone(),

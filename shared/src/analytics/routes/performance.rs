@@ -55,15 +55,19 @@ async fn get_performance(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
     // Requests per local hour of day: each stored UTC hour moved into the period's zone.
     let mut by_local_hour = [0i64; 24];
     for (key, r) in &items {
-        let Ok(date) = NaiveDate::parse_from_str(&key[..10.min(key.len())], "%Y-%m-%d") else {
+        // An edge hour's model and endpoint items hold no hours of day.
+        let Some(start) = crate::analytics::period::key_start(key) else {
             continue;
         };
         for (h, n) in &r.hour_of_day {
-            let instant = date.and_hms_opt(u32::from(*h), 0, 0).map(|d| d.and_utc());
-            if let Some(instant) = instant {
-                if instant >= read.period.start && instant < read.period.end {
-                    by_local_hour[read.period.tz.local(instant).hour() as usize] += n;
-                }
+            // A day item spreads over its hours; an hour or quarter item is its own instant.
+            let instant = if key.len() == 10 {
+                start + chrono::Duration::hours(i64::from(*h))
+            } else {
+                start
+            };
+            if instant >= read.period.start && instant < read.period.end {
+                by_local_hour[read.period.tz.local(instant).hour() as usize] += n;
             }
         }
     }

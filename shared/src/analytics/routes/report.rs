@@ -205,19 +205,20 @@ fn ratio(part: i64, whole: i64) -> f64 {
 /// Requests per local hour of day, from the loaded rollup items (hour items by their hour, day
 /// items by the zone's offset on that day).
 fn hours_of_day(items: &BTreeMap<String, Rollup>, tz: &Zone) -> [i64; 24] {
+    use crate::analytics::period::key_start;
     let mut out = [0i64; 24];
     for (key, r) in items {
-        let day = NaiveDate::parse_from_str(&key[..10.min(key.len())], "%Y-%m-%d");
-        let Ok(day) = day else { continue };
-        let noon = day.and_hms_opt(12, 0, 0).map(|t| t.and_utc());
-        let shift = noon.map_or(0, |t| tz.offset(t).local_minus_utc() / 3600);
+        // An edge hour's model and endpoint items hold no totals.
+        let Some(start) = key_start(key) else {
+            continue;
+        };
         if key.len() > 10 {
-            // An hour item counts in its own hour only.
-            let utc_hour: i32 = key[11..].parse().unwrap_or(0);
-            out[(utc_hour + shift).rem_euclid(24) as usize] += r.total.requests;
+            // An hour or quarter item counts in the local hour it begins in.
+            out[tz.local(start).hour() as usize] += r.total.requests;
         } else {
             for (h, n) in &r.hour_of_day {
-                out[(i32::from(*h) + shift).rem_euclid(24) as usize] += n;
+                let t = start + chrono::Duration::hours(i64::from(*h));
+                out[tz.local(t).hour() as usize] += n;
             }
         }
     }

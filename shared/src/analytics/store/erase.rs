@@ -90,7 +90,7 @@ impl UsageStore {
         )
         .await?;
         let mut rollup_items = 0;
-        for level in ['H', 'D'] {
+        for level in ['H', 'Q', 'D'] {
             rollup_items += count(
                 self.client
                     .query()
@@ -181,7 +181,7 @@ impl UsageStore {
         })
     }
 
-    /// Takes apart up to `limit` of the user's rollup items of `level` (`H` or `D`): each item
+    /// Takes apart up to `limit` of the user's rollup items of `level` (`H`, `Q` or `D`): each item
     /// deleted (on condition it is still there) in the transaction that subtracts its counters
     /// from the system-wide rollup of its bucket.
     pub async fn erase_rollups(

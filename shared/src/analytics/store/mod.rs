@@ -2,7 +2,7 @@
 //!
 //! Exactly-once: a chunk of events is written in ONE transaction — each raw event `Put` is
 //! conditioned on its `event_id` being new, and the same transaction `ADD`s the chunk's sums to
-//! the user's hour and day rollups, a system-wide hour and day rollup (one of a few shards, so
+//! the user's quarter-hour, hour and day rollups, a system-wide quarter, hour and day rollup (one of a few shards, so
 //! concurrent writers do not all contend for one item) and the user's all-time totals. A
 //! duplicate cancels the transaction with its reason; the duplicates are dropped and the rest is
 //! written again. So a retry, a re-delivery, a concurrent writer or a crash between two calls
@@ -10,7 +10,10 @@
 //!
 //! A rollup bucket is stored as its own item plus one item per model and per endpoint (see
 //! `Rollup::part_of`), so an update never rewrites more than a few KB whatever the user's
-//! dimensions: DynamoDB bills an update on the whole item's size.
+//! dimensions: DynamoDB bills an update on the whole item's size. A quarter-hour bucket (`Q`
+//! level, sort key `2026-11-22T10:15`) is its own item only — totals, providers, latency,
+//! hours of day, payments — for periods whose edges fall off the hour (zones such as
+//! Asia/Kolkata): one more small item per event and scope, never a model or endpoint item.
 
 mod alert_history;
 mod alert_rules;
@@ -39,7 +42,7 @@ use futures::TryStreamExt;
 use crate::analytics::attribution::TagKeys;
 use crate::analytics::event::PaymentStatus;
 use crate::analytics::event::{Detail, UsageEvent};
-use crate::analytics::period::{day_key, hour_key, Cover};
+use crate::analytics::period::{day_key, hour_key, quarter_key, Cover};
 use crate::analytics::rollup::Rollup;
 use crate::platform::domain::UserId;
 use crate::platform::dynamodb::attrs::{num, s};
@@ -192,7 +195,21 @@ pub struct UsageStore {
     retention_days: u32,
     /// The tag keys ingestion rolls up (none unless [`Self::attributing`]).
     tag_keys: TagKeys,
+    /// What ingest writes at the quarter-hour level (totals; other modes for the benchmark).
+    quarters: QuarterLevel,
     stats: Mutex<Stats>,
+}
+
+/// What ingest keeps per quarter hour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuarterLevel {
+    /// Nothing: hours and days only (what was written before zones off the hour were served).
+    Off,
+    /// The bucket's own item: totals, providers, latency, hours of day, payments. The default.
+    Totals,
+    /// Also the model and endpoint items, as hours have them: what exact breakdowns at a
+    /// partial-hour edge would cost (benchmark only; reads do not use them).
+    Breakdowns,
 }
 
 /// Whose rollups to read.
@@ -215,6 +232,7 @@ impl UsageStore {
             rollups_table: rollups_table.map(str::to_owned),
             retention_days,
             tag_keys: TagKeys::default(),
+            quarters: QuarterLevel::Totals,
             stats: Mutex::new(Stats::default()),
         }
     }
@@ -222,6 +240,14 @@ impl UsageStore {
     /// A store whose ingestion rolls usage up per value of the tag keys `keys` too.
     pub fn attributing(mut self, keys: &TagKeys) -> Self {
         self.tag_keys = keys.clone();
+        self
+    }
+
+    /// A store whose ingest writes the quarter-hour level as `level`: only for the benchmark's
+    /// figures of what that level costs per event (reads assume [`QuarterLevel::Totals`]).
+    #[doc(hidden)]
+    pub fn with_quarter_level(mut self, level: QuarterLevel) -> Self {
+        self.quarters = level;
         self
     }
 

@@ -4,8 +4,9 @@
 use super::*;
 
 impl UsageStore {
-    /// The rollups covering `cover` for `scope`, keyed by bucket (`2026-11-22` or
-    /// `2026-11-22T10`). Reads one Query per contiguous run of buckets, each bucket's own item
+    /// The rollups covering `cover` for `scope`, keyed as [`Cover::keys`] (`2026-11-22`,
+    /// `2026-11-22T10`, `2026-11-22T10:15`, or `2026-11-22T10#parts` for an edge hour's model
+    /// and endpoint items). Reads one Query per contiguous run of buckets, each bucket's own item
     /// and its model and endpoint items, so the items read depend on the period and the
     /// distinct models and endpoints, never on how many events it holds.
     pub async fn rollups(
@@ -35,18 +36,19 @@ impl UsageStore {
         if let (Some(first), Some(last)) = (cover.days.first(), cover.days.last()) {
             runs.push(('D', day_key(*first), day_key(*last)));
         }
-        let mut hours = cover.hours.clone();
-        hours.sort();
-        let mut i = 0;
-        while i < hours.len() {
-            let mut j = i;
-            while j + 1 < hours.len() && hours[j + 1] - hours[j] == Duration::hours(1) {
-                j += 1;
-            }
-            runs.push(('H', hour_key(hours[i]), hour_key(hours[j])));
-            i = j + 1;
+        // Whole hours and edge hours (whose model and endpoint items only are wanted) are read
+        // together: one Query per contiguous run.
+        let mut hours: Vec<DateTime<Utc>> = cover.hours.clone();
+        hours.extend(&cover.edge_hours);
+        for (from, to) in contiguous(hours, Duration::hours(1)) {
+            runs.push(('H', hour_key(from), hour_key(to)));
+        }
+        for (from, to) in contiguous(cover.quarters.clone(), Duration::minutes(15)) {
+            runs.push(('Q', quarter_key(from), quarter_key(to)));
         }
         let wanted_days: BTreeSet<String> = cover.days.iter().map(|d| day_key(*d)).collect();
+        let whole_hours: BTreeSet<String> = cover.hours.iter().map(|h| hour_key(*h)).collect();
+        let edge_hours: BTreeSet<String> = cover.edge_hours.iter().map(|h| hour_key(*h)).collect();
         let mut out: BTreeMap<String, Rollup> = BTreeMap::new();
         let partitions: Vec<(String, char)> = runs
             .iter()
@@ -86,7 +88,20 @@ impl UsageStore {
                         }
                     }
                     let rollup = Rollup::from_item(part.as_deref(), terms);
-                    out.entry(bucket).or_default().merge(&rollup);
+                    if *level != 'H' {
+                        out.entry(bucket).or_default().merge(&rollup);
+                        continue;
+                    }
+                    // An edge hour lends only its model and endpoint items (see `Cover`).
+                    let is_part = item.string(SK)?.contains('#');
+                    if is_part && edge_hours.contains(&bucket) {
+                        out.entry(format!("{bucket}#parts"))
+                            .or_default()
+                            .merge(&rollup);
+                    }
+                    if whole_hours.contains(&bucket) {
+                        out.entry(bucket).or_default().merge(&rollup);
+                    }
                 }
             }
         }
@@ -206,4 +221,24 @@ impl UsageStore {
         }
         Ok(out)
     }
+}
+
+/// Sorted, deduplicated `times` cut into runs of consecutive steps: (first, last) of each.
+fn contiguous(
+    mut times: Vec<DateTime<Utc>>,
+    step: Duration,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    times.sort();
+    times.dedup();
+    let mut runs = vec![];
+    let mut i = 0;
+    while i < times.len() {
+        let mut j = i;
+        while j + 1 < times.len() && times[j + 1] - times[j] == step {
+            j += 1;
+        }
+        runs.push((times[i], times[j]));
+        i = j + 1;
+    }
+    runs
 }

@@ -11,6 +11,8 @@ struct RollupKey {
     day_of_user: Option<(String, String)>,
     /// When DynamoDB's TTL may remove it.
     expires_at: i64,
+    /// A quarter-hour bucket: its own item only, no model or endpoint items.
+    own_only: bool,
 }
 
 #[derive(Default, Clone)]
@@ -21,12 +23,17 @@ struct Chunk {
     totals: BTreeMap<String, CreditTotals>,
 }
 
-/// A rollup as it is stored: the counters of each item of its bucket (see [`Rollup::part_of`]).
-fn stored_parts(rollup: &Rollup) -> BTreeMap<Option<String>, Vec<(String, i64)>> {
+/// A rollup as it is stored: the counters of each item of its bucket (see [`Rollup::part_of`]);
+/// a quarter-hour bucket keeps its own item only.
+fn stored_parts(key: &RollupKey, rollup: &Rollup) -> BTreeMap<Option<String>, Vec<(String, i64)>> {
     let mut parts: BTreeMap<Option<String>, Vec<(String, i64)>> = BTreeMap::new();
     for (name, value) in rollup.terms() {
+        let part = Rollup::part_of(&name);
+        if key.own_only && part.is_some() {
+            continue;
+        }
         parts
-            .entry(Rollup::part_of(&name))
+            .entry(part)
             .or_default()
             .push((Rollup::stored_name(&name), value));
     }
@@ -36,14 +43,18 @@ fn stored_parts(rollup: &Rollup) -> BTreeMap<Option<String>, Vec<(String, i64)>>
 impl Chunk {
     /// Transaction actions: the event puts, one update per stored rollup item, the totals.
     fn actions(&self) -> usize {
-        let rollup_items: usize = self.rollups.values().map(|r| stored_parts(r).len()).sum();
+        let rollup_items: usize = self
+            .rollups
+            .iter()
+            .map(|(k, r)| stored_parts(k, r).len())
+            .sum();
         self.events.len() + rollup_items + self.totals.len()
     }
 
     /// Whether one item's update would exceed what one expression may carry.
     fn too_big(&self) -> bool {
-        self.rollups.values().any(|r| {
-            stored_parts(r)
+        self.rollups.iter().any(|(k, r)| {
+            stored_parts(k, r)
                 .values()
                 .any(|terms| terms.len() > MAX_TERMS)
         })
@@ -86,35 +97,43 @@ impl UsageStore {
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc())
             .unwrap_or(e.timestamp);
-        let hour_ttl =
-            self.ttl(day_start + Duration::hours(i64::from(chrono::Timelike::hour(&e.timestamp))));
+        let hour_start =
+            day_start + Duration::hours(i64::from(chrono::Timelike::hour(&e.timestamp)));
+        let quarter_start = hour_start
+            + Duration::minutes(i64::from(chrono::Timelike::minute(&e.timestamp) / 15 * 15));
+        let hour_ttl = self.ttl(hour_start);
         let day_ttl = self.ttl(day_start);
-        vec![
+        let key = |pk: String, sk: String, expires_at: i64| RollupKey {
+            pk,
+            sk,
+            day_of_user: None,
+            expires_at,
+            own_only: false,
+        };
+        let mut keys = vec![
+            key(user_rollup_pk(&e.user_id, 'H'), hour.clone(), hour_ttl),
             RollupKey {
-                pk: user_rollup_pk(&e.user_id, 'H'),
-                sk: hour.clone(),
-                day_of_user: None,
-                expires_at: hour_ttl,
-            },
-            RollupKey {
-                pk: user_rollup_pk(&e.user_id, 'D'),
-                sk: day_key(day),
                 day_of_user: Some((active_day_pk(&day_key(day)), e.user_id.to_string())),
-                expires_at: day_ttl,
+                ..key(user_rollup_pk(&e.user_id, 'D'), day_key(day), day_ttl)
             },
-            RollupKey {
-                pk: system_rollup_pk(shard, 'H'),
-                sk: hour,
-                day_of_user: None,
-                expires_at: hour_ttl,
-            },
-            RollupKey {
-                pk: system_rollup_pk(shard, 'D'),
-                sk: day_key(day),
-                day_of_user: None,
-                expires_at: day_ttl,
-            },
-        ]
+            key(system_rollup_pk(shard, 'H'), hour, hour_ttl),
+            key(system_rollup_pk(shard, 'D'), day_key(day), day_ttl),
+        ];
+        if self.quarters != QuarterLevel::Off {
+            // Kept as long as the hours: a period off the hour may lie months back.
+            let quarter = quarter_key(quarter_start);
+            let ttl = self.ttl(quarter_start);
+            for pk in [
+                user_rollup_pk(&e.user_id, 'Q'),
+                system_rollup_pk(shard, 'Q'),
+            ] {
+                keys.push(RollupKey {
+                    own_only: self.quarters == QuarterLevel::Totals,
+                    ..key(pk, quarter.clone(), ttl)
+                });
+            }
+        }
+        keys
     }
 
     fn add_to(&self, chunk: &mut Chunk, events: &[UsageEvent], i: usize, shard: u32) {
@@ -232,7 +251,7 @@ impl UsageStore {
             );
         }
         for (key, rollup) in &chunk.rollups {
-            for (part, terms) in stored_parts(rollup) {
+            for (part, terms) in stored_parts(key, rollup) {
                 items.push(
                     TransactWriteItem::builder()
                         .update(self.rollup_update(key, part.as_deref(), &terms)?)

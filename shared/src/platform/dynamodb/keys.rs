@@ -77,7 +77,8 @@ pub fn event_time_sk(ts: &chrono::DateTime<chrono::Utc>, event_id: &str) -> Stri
     format!("{}#{event_id}", ts.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
 }
 
-/// RollupsTable: a user's rollups of one level (`H` hourly, `D` daily), sorted by bucket.
+/// RollupsTable: a user's rollups of one level (`Q` quarter-hourly, `H` hourly, `D` daily), sorted
+/// by bucket.
 pub fn user_rollup_pk(user: &UserId, level: char) -> String {
     format!("USER#{user}#{level}")
 }
@@ -103,7 +104,7 @@ pub fn rollup_bucket(sk: &str) -> &str {
     sk.split('#').next().unwrap_or(sk)
 }
 
-/// RollupsTable: one shard of the system-wide rollups of one level.
+/// RollupsTable: one shard of the system-wide rollups of one level (`Q`, `H` or `D`).
 pub fn system_rollup_pk(shard: u32, level: char) -> String {
     format!("{SYSTEM_ROLLUP_PREFIX}{shard}#{level}")
 }
@@ -179,15 +180,16 @@ pub fn quiet_sk(metric: &str, driver_key: &str) -> String {
     format!("{QUIET_PREFIX}{metric}#{driver_key}")
 }
 
-/// AccountsTable: one shard of the registry of users with report emails (sort key: the user id;
-/// their zone and reports beside it).
-pub fn report_users_pk(shard: u32) -> String {
-    format!("REPORTUSERS#{shard}")
+/// AccountsTable: the registry of users with report emails in one zone (sort key: the user id;
+/// their reports beside it). Keyed by zone, so a run reads only the zones where it is 08:00
+/// now — whatever daylight saving or a new tz database does to that instant.
+pub fn report_zone_pk(zone: &str) -> String {
+    format!("REPORTZONE#{zone}")
 }
 
-pub fn report_users_shard(user: &UserId) -> u32 {
-    rule_users_shard(user)
-}
+/// AccountsTable: the zones that have (or had) report subscribers, one item each (sort key: the
+/// zone): at most the tz database's few hundred names, however many users.
+pub const REPORT_ZONES_PK: &str = "REPORTZONES";
 
 /// AccountsTable: the claim that one report email of a user went (or is going) out.
 pub fn report_sent_sk(kind: &str, label: &str) -> String {

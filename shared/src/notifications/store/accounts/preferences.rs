@@ -3,7 +3,11 @@
 use super::*;
 use crate::notifications::preferences::{Reports, Suppression};
 use crate::notifications::timing::{DigestFrequency, LocalTime, QuietHours};
-use crate::platform::dynamodb::keys::{report_users_pk, report_users_shard};
+use crate::platform::dynamodb::keys::{report_zone_pk, REPORT_ZONES_PK};
+
+/// On the preferences item: the zone whose registry partition holds the user (see
+/// [`Accounts::sync_report_registry`]), so a change of zone can leave the old one.
+const REPORT_ZONE_ATTR: &str = "report_zone";
 
 impl Accounts {
     pub async fn preferences(&self, user: &UserId) -> Result<Preferences, StoreError> {
@@ -206,46 +210,108 @@ impl Accounts {
             .send()
             .await
             .map_err(sdk("UpdateItem preferences"))?;
-        let prefs = Self::parse_preferences(&out.attributes.unwrap_or_default())?;
+        let item = out.attributes.unwrap_or_default();
+        let prefs = Self::parse_preferences(&item)?;
         if !update.reports.is_empty() || update.tz.is_some() {
-            self.sync_report_registry(user, &prefs).await?;
+            let registered = item.opt_string(REPORT_ZONE_ATTR)?;
+            self.sync_report_registry(user, &prefs, registered).await?;
         }
         Ok(prefs)
     }
 
-    /// Keeps the registry of users with report emails (`REPORTUSERS#<shard>` / user: their zone
-    /// and reports) in step with `prefs`, so the hourly report run reads one small item per
-    /// subscriber and nothing of anyone else. Written after the preferences; a crash in between
-    /// is mended by the user's next change of reports or zone.
+    /// Keeps the registry of users with report emails (`REPORTZONE#<zone>` / user: their
+    /// reports) in step with `prefs`, leaving the zone they were `registered` in if it changed,
+    /// so the report run reads one small item per subscriber due and nothing of anyone else.
+    /// Written after the preferences; a crash in between is mended by the user's next change
+    /// of reports or zone, and the sender checks the preferences before sending anyway.
     pub async fn sync_report_registry(
         &self,
         user: &UserId,
         prefs: &Preferences,
+        registered: Option<&str>,
     ) -> Result<(), StoreError> {
-        let pk = report_users_pk(report_users_shard(user));
-        if prefs.reports.any() {
-            self.table
-                .put()
-                .item(PK, s(pk))
-                .item(SK, s(user.as_str()))
-                .item("tz", s(prefs.tz.as_deref().unwrap_or("UTC")))
-                .item("daily", flag(prefs.reports.daily))
-                .item("weekly", flag(prefs.reports.weekly))
-                .item("monthly", flag(prefs.reports.monthly))
-                .send()
-                .await
-                .map_err(sdk("PutItem report registry"))?;
-        } else {
-            self.table
-                .client()
-                .delete_item()
-                .table_name(self.table.name())
-                .key(PK, s(pk))
-                .key(SK, s(user.as_str()))
-                .send()
-                .await
-                .map_err(sdk("DeleteItem report registry"))?;
+        let zone = prefs
+            .reports
+            .any()
+            .then(|| prefs.tz.as_deref().unwrap_or("UTC"));
+        if let Some(old) = registered.filter(|old| Some(*old) != zone) {
+            self.leave_report_zone(user, old).await?;
         }
+        let Some(zone) = zone else {
+            if registered.is_some() {
+                self.set_report_zone(user, None).await?;
+            }
+            return Ok(());
+        };
+        // The zone's index entry first: a subscriber is never in a zone the run does not visit.
+        self.table
+            .put()
+            .item(PK, s(REPORT_ZONES_PK))
+            .item(SK, s(zone))
+            .send()
+            .await
+            .map_err(sdk("PutItem report zone"))?;
+        self.table
+            .put()
+            .item(PK, s(report_zone_pk(zone)))
+            .item(SK, s(user.as_str()))
+            .item("daily", flag(prefs.reports.daily))
+            .item("weekly", flag(prefs.reports.weekly))
+            .item("monthly", flag(prefs.reports.monthly))
+            .send()
+            .await
+            .map_err(sdk("PutItem report registry"))?;
+        if registered != Some(zone) {
+            self.set_report_zone(user, Some(zone)).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the user out of the report registry (an erase): the zone their preferences name.
+    pub async fn leave_report_registry(&self, user: &UserId) -> Result<(), StoreError> {
+        let item = self
+            .table
+            .get(user_partition(user), PREFS_SK, "GetItem preferences")
+            .await?;
+        if let Some(zone) = item
+            .as_ref()
+            .map(|i| i.opt_string(REPORT_ZONE_ATTR))
+            .transpose()?
+            .flatten()
+        {
+            self.leave_report_zone(user, zone).await?;
+        }
+        Ok(())
+    }
+
+    async fn leave_report_zone(&self, user: &UserId, zone: &str) -> Result<(), StoreError> {
+        self.table
+            .client()
+            .delete_item()
+            .table_name(self.table.name())
+            .key(PK, s(report_zone_pk(zone)))
+            .key(SK, s(user.as_str()))
+            .send()
+            .await
+            .map_err(sdk("DeleteItem report registry"))?;
+        Ok(())
+    }
+
+    /// Records on the preferences item (which exists: it was just written) where the user is
+    /// registered.
+    async fn set_report_zone(&self, user: &UserId, zone: Option<&str>) -> Result<(), StoreError> {
+        let update = self
+            .table
+            .update(user_partition(user), PREFS_SK)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#z", REPORT_ZONE_ATTR);
+        let update = match zone {
+            Some(z) => update
+                .update_expression("SET #z = :z")
+                .expression_attribute_values(":z", s(z)),
+            None => update.update_expression("REMOVE #z"),
+        };
+        conditional("UpdateItem report zone", update.send().await)?;
         Ok(())
     }
 }
@@ -273,23 +339,37 @@ pub enum ReportClaim {
 const REPORT_CLAIM_SECONDS: i64 = 120;
 
 impl Accounts {
-    /// The subscribers in registry shard `shard`.
+    /// The zones with report subscribers (or that had some).
+    pub async fn report_zones(&self) -> Result<Vec<String>, StoreError> {
+        let query = self
+            .table
+            .query()
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(REPORT_ZONES_PK));
+        let mut out = vec![];
+        for item in paging::all(query, "Query report zones").await? {
+            out.push(item.string(SK)?.to_owned());
+        }
+        Ok(out)
+    }
+
+    /// The subscribers registered in `zone`.
     pub async fn report_subscribers(
         &self,
-        shard: u32,
+        zone: &str,
     ) -> Result<Vec<ReportSubscriber>, StoreError> {
         let query = self
             .table
             .query()
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(report_users_pk(shard)));
+            .expression_attribute_values(":pk", s(report_zone_pk(zone)));
         let mut out = vec![];
         for item in paging::all(query, "Query report registry").await? {
             let user = UserId::parse(item.string(SK)?)
                 .map_err(|e| StoreError::Corrupt(format!("report registry user {e}")))?;
             out.push(ReportSubscriber {
                 user,
-                tz: item.string("tz")?.to_owned(),
+                tz: zone.to_owned(),
                 reports: Reports {
                     daily: item.flag("daily")?,
                     weekly: item.flag("weekly")?,
