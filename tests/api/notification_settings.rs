@@ -20,7 +20,7 @@ async fn preferences_start_with_everything_on_no_address_the_default_threshold_a
         reply.json,
         json!({"email_address": null, "updated_at": null, "low_credit_threshold": null,
                "channels": {"in_app": on, "email": on, "webhook": on},
-               "reports": {"daily": false, "weekly": false, "monthly": false}, "tz": null,
+               "reports": {"daily": false, "weekly": false, "monthly": false, "system": false}, "tz": null,
                "digest": {"email": "off"}, "quiet_hours": null,
                "bypass": {"info": false, "warning": false, "error": true, "success": false}})
     );

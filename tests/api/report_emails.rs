@@ -255,3 +255,44 @@ async fn a_subscriber_who_changes_zone_is_sent_the_report_at_eight_in_the_new_zo
 
     assert_eq!(mails_to(&address).await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_admin_who_asks_for_it_gets_the_platforms_report_and_a_user_may_not() {
+    // Arrange: an admin subscribed to the platform's daily report, and usage yesterday.
+    let api = TestApi::spawn().await;
+    let reports = Reports::new(&api).await;
+    let admin = unique_user("report-admin");
+    let address = format!("{admin}@example.com");
+    let prefs = api
+        .as_caller(&admin, &["admin"])
+        .update_preferences(&json!({"email_address": address, "tz": "UTC",
+            "reports": {"daily": true, "system": true}}))
+        .await;
+    assert_eq!(prefs.status, 200, "{}", prefs.json);
+    assert_eq!(prefs.json["reports"]["system"], true);
+    let at = eight_in(chrono_tz::UTC);
+    let user = unique_user("report-platform-usage");
+    api.as_service()
+        .post_events(
+            &json!({"events": [UsageEventBuilder::request().user(&user).cost("0.5")
+            .at(at - chrono::Duration::hours(12)).build()]}),
+        )
+        .await;
+    let refused = api
+        .as_user(&unique_user("not-admin"))
+        .update_preferences(&json!({"reports": {"daily": true, "system": true}}))
+        .await;
+
+    // Act: the run fires twice (an overlap) at 08:00 UTC.
+    reports.fire(&api, &[at, at]).await;
+
+    // Assert
+    let mails = mails_to(&address).await;
+    let yesterday = (at - chrono::Duration::days(1)).date_naive();
+    assert_eq!(
+        mails.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(),
+        [format!("The platform's daily usage report: {yesterday}")]
+    );
+    assert!(mails[0].html.contains("Top users"), "{}", mails[0].html);
+    assert_eq!(refused.status, 403, "{}", refused.json);
+}

@@ -175,10 +175,16 @@ pub struct Reports {
     pub daily: bool,
     pub weekly: bool,
     pub monthly: bool,
+    /// Admins: the reports switched on come as the platform's (system-wide) report instead of
+    /// the user's own. Only an admin's token may switch it on.
+    #[serde(default)]
+    pub system: bool,
 }
 
 impl Reports {
     pub const NAMES: [&'static str; 3] = ["daily", "weekly", "monthly"];
+    /// What `reports` may switch: the reports, and whose figures they show.
+    pub const SWITCHES: [&'static str; 4] = ["daily", "weekly", "monthly", "system"];
 
     pub fn any(&self) -> bool {
         self.daily || self.weekly || self.monthly
@@ -189,6 +195,7 @@ impl Reports {
             "daily" => self.daily,
             "weekly" => self.weekly,
             "monthly" => self.monthly,
+            "system" => self.system,
             _ => false,
         }
     }
@@ -406,12 +413,18 @@ impl PreferencesUpdate {
         };
         let mut reports = vec![];
         for (name, on) in self.reports.unwrap_or_default() {
-            let known = Reports::NAMES.iter().find(|n| **n == name).ok_or_else(|| {
-                (
-                    format!("reports.{name}"),
-                    format!("reports.{name}: the reports are daily, weekly and monthly"),
-                )
-            })?;
+            let known = Reports::SWITCHES
+                .iter()
+                .find(|n| **n == name)
+                .ok_or_else(|| {
+                    (
+                        format!("reports.{name}"),
+                        format!(
+                        "reports.{name}: the reports are daily, weekly and monthly (and system, \
+                         for admins: the platform's report instead of your own)"
+                    ),
+                    )
+                })?;
             reports.push((*known, on));
         }
         let tz = match self.tz {

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::analytics::ingest::rollups_store;
 use crate::analytics::routes::report::{build, html_of, Kind, Span};
+use crate::analytics::store::Scope;
 use crate::analytics::zone::Zone;
 use crate::notifications::channels::email::{feedback, mime};
 use crate::notifications::preferences::Preferences;
@@ -152,7 +153,26 @@ async fn send_one(
     at: DateTime<Utc>,
 ) -> Result<&'static str, ApiError> {
     let span = Span::before(kind, zone.local(at).date_naive(), zone)?;
-    let sk = report_sent_sk(kind.name(), &span.label);
+    // An admin's `reports.system` makes it the platform's report: claimed under its own name,
+    // so switching it on or off mid-period never blocks the other kind's email.
+    let (scope, claim_kind, subject) = if prefs.reports.system {
+        (
+            Scope::System,
+            format!("system-{}", kind.name()),
+            format!(
+                "The platform's {} usage report: {}",
+                kind.name(),
+                span.label
+            ),
+        )
+    } else {
+        (
+            Scope::User(user.clone()),
+            kind.name().to_owned(),
+            format!("Your {} usage report: {}", kind.name(), span.label),
+        )
+    };
+    let sk = report_sent_sk(&claim_kind, &span.label);
     match accounts.claim_report(user, &sk).await? {
         ReportClaim::Claimed => {}
         ReportClaim::Sent => return Ok("sent before"),
@@ -171,15 +191,9 @@ async fn send_one(
         return Ok("no address");
     };
     let store = rollups_store(app).await?;
-    let body: Value = build(
-        &store,
-        &crate::analytics::store::Scope::User(user.clone()),
-        &span,
-    )
-    .await?;
+    let body: Value = build(&store, &scope, &span).await?;
     let settings = &app.config().notifications;
     let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
-    let subject = format!("Your {} usage report: {}", kind.name(), span.label);
     let text = text_of(&body);
     let html = html_of(&body);
     let boundary = format!("meterbell-{}", uuid::Uuid::now_v7().simple());
@@ -294,6 +308,7 @@ mod tests {
             daily: true,
             weekly: true,
             monthly: true,
+            system: false,
         };
         let paris = Zone::parse("Europe/Paris").unwrap();
         // Monday 2026-06-01, 08:00 in Paris is 06:00 UTC.

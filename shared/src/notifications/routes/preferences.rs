@@ -38,6 +38,12 @@ async fn put_preferences(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
     let update = update
         .check()
         .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    // The platform's figures are an admin's to read, by email too.
+    if update.reports.contains(&("system", true)) && !caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only an admin may receive the platform's report (reports.system)".into(),
+        ));
+    }
     // The evaluation after ingest reads the threshold beside the credit totals: write it there
     // first, so a failure here leaves the stored preferences unchanged and the PUT retryable.
     if let Some(threshold) = update.low_credit_threshold {

@@ -43,6 +43,7 @@ impl Accounts {
             daily: item.opt_flag("report_daily")?.unwrap_or(false),
             weekly: item.opt_flag("report_weekly")?.unwrap_or(false),
             monthly: item.opt_flag("report_monthly")?.unwrap_or(false),
+            system: item.opt_flag("report_system")?.unwrap_or(false),
         };
         p.tz = item.opt_string("tz")?.map(str::to_owned);
         if let Some(raw) = item.opt_string("digest_email")? {
@@ -374,6 +375,8 @@ impl Accounts {
                     daily: item.flag("daily")?,
                     weekly: item.flag("weekly")?,
                     monthly: item.flag("monthly")?,
+                    // The sender reads it from the preferences.
+                    system: false,
                 },
             });
         }
