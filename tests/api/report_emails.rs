@@ -9,8 +9,11 @@ use meterbell::platform::handler::Tick;
 use meterbell_dev::testing::unique_user;
 use serde_json::json;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use crate::helpers::{
-    app_for, consumer, drain, mails_to, queue_pair, queues, TestApi, UsageEventBuilder,
+    app_for, consumer, drain, fresh_accounts_table, mails_to, queue_pair, queues, TestApi,
+    UsageEventBuilder,
 };
 
 /// 08:00 today in `tz`, as a UTC instant.
@@ -295,4 +298,119 @@ async fn an_admin_who_asks_for_it_gets_the_platforms_report_and_a_user_may_not()
     );
     assert!(mails[0].html.contains("Top users"), "{}", mails[0].html);
     assert_eq!(refused.status, 403, "{}", refused.json);
+}
+
+#[tokio::test]
+async fn subscribers_of_the_earlier_registry_are_moved_to_the_zone_keyed_one_and_still_get_their_report(
+) {
+    // Arrange: a subscriber as the earlier layout left them — preferences with a daily report
+    // in Paris, an entry in `REPORTUSERS#<shard>`, nothing in the zone-keyed registry — on an
+    // AccountsTable of this test's own (the migration is once per table).
+    let api = TestApi::spawn().await;
+    let stack = &api.stack;
+    let table = fresh_accounts_table(stack).await;
+    let extra = [("ACCOUNTS_TABLE", table.as_str())];
+    let u = unique_user("report-legacy");
+    let address = format!("{u}@example.com");
+    let prefs = api
+        .function_with("PreferencesPutFunction", &extra)
+        .as_user(&u)
+        .update_preferences(&json!({"email_address": address, "tz": "Europe/Paris",
+            "reports": {"daily": true}}))
+        .await;
+    assert_eq!(prefs.status, 200, "{}", prefs.json);
+    let db = &stack.clients.dynamodb;
+    let key = |pk: &str, sk: &str| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(pk.to_owned())),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    };
+    for (pk, sk) in [
+        ("REPORTZONE#Europe/Paris", u.as_str()),
+        ("REPORTZONES", "Europe/Paris"),
+    ] {
+        db.delete_item()
+            .table_name(&table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .unwrap();
+    }
+    db.update_item()
+        .table_name(&table)
+        .set_key(Some(key(&format!("USER#{u}"), "PREFS")))
+        .update_expression("REMOVE report_zone")
+        .send()
+        .await
+        .unwrap();
+    db.put_item()
+        .table_name(&table)
+        .set_item(Some(key("REPORTUSERS#5", &u)))
+        .send()
+        .await
+        .unwrap();
+    let q = queues(stack, 3).await;
+    let (work, dlq) = queue_pair(&stack.clients.sqs, "reports", 3, 5).await;
+    let schedule = app_for(
+        stack,
+        "ReportScheduleFunction",
+        &q,
+        &[("REPORT_QUEUE_URL", &work), extra[0]],
+    );
+    let sender = consumer(
+        stack,
+        "ReportSenderFunction",
+        &work,
+        app_for(
+            stack,
+            "ReportSenderFunction",
+            &q,
+            &[("REPORT_DLQ_URL", &dlq), extra[0]],
+        ),
+    );
+    let Some(meterbell::functions::Handler::Schedule(run)) =
+        meterbell::functions::by_binary("report-schedule")
+    else {
+        panic!("report-schedule is not a scheduled handler");
+    };
+
+    // Act: the first run at 08:00 Paris moves the subscriber, a second run finds nothing left.
+    let at = eight_in_paris();
+    for _ in 0..2 {
+        run(
+            schedule.clone(),
+            Tick {
+                at,
+                id: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    drain(
+        stack,
+        std::slice::from_ref(&sender),
+        Duration::from_secs(60),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(mails_to(&address).await.len(), 1);
+    let old = db
+        .get_item()
+        .table_name(&table)
+        .set_key(Some(key("REPORTUSERS#5", &u)))
+        .send()
+        .await
+        .unwrap();
+    assert!(old.item.is_none(), "the old entry is gone");
+    let done = db
+        .get_item()
+        .table_name(&table)
+        .set_key(Some(key("REPORTUSERS#MIGRATED", "REPORTUSERS#MIGRATED")))
+        .send()
+        .await
+        .unwrap();
+    assert!(done.item.is_some(), "the migration is marked done");
 }

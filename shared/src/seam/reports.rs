@@ -96,6 +96,13 @@ pub fn schedule(app: Arc<App>, tick: Tick) -> ScheduleFuture {
         let accounts = accounts(&app).await?;
         let queue = require(&app.config().resources.report_queue_url, "REPORT_QUEUE_URL")?;
         let at = run_instant(tick.at);
+        let migrated = accounts.migrate_legacy_report_users().await?;
+        if migrated > 0 {
+            tracing::info!(
+                migrated,
+                "report subscribers moved to the zone-keyed registry"
+            );
+        }
         let zones = accounts.report_zones().await?;
         let mut due = vec![];
         let mut subscribers = 0;

@@ -317,6 +317,85 @@ impl Accounts {
     }
 }
 
+/// The report registry before it was keyed by zone: `REPORTUSERS#<shard>` / user id, read by
+/// every hourly run. Deployments that had it move its users to the zone-keyed registry a page
+/// at a time (see [`Accounts::migrate_legacy_report_users`]); `LEGACY_DONE` marks the end, so
+/// afterwards a run pays one read for it.
+const LEGACY_REPORT_USERS_SHARDS: u32 = 8;
+const LEGACY_DONE_PK: &str = "REPORTUSERS#MIGRATED";
+/// Users moved per run: bounds a run's extra work while a migration lasts.
+const LEGACY_PAGE: i32 = 100;
+
+fn legacy_report_users_pk(shard: u32) -> String {
+    format!("REPORTUSERS#{shard}")
+}
+
+impl Accounts {
+    /// Moves up to a page of users per shard from the old registry into the zone-keyed one (from
+    /// their preferences, which decide), deleting each old entry after; once every shard is
+    /// empty, marks the migration done. Returns how many users moved. Idempotent: a run that
+    /// stops half-way leaves old entries the next run moves again to the same place.
+    pub async fn migrate_legacy_report_users(&self) -> Result<usize, StoreError> {
+        if self
+            .table
+            .get(
+                LEGACY_DONE_PK.to_owned(),
+                LEGACY_DONE_PK,
+                "GetItem report registry migrated",
+            )
+            .await?
+            .is_some()
+        {
+            return Ok(0);
+        }
+        let mut moved = 0;
+        for shard in 0..LEGACY_REPORT_USERS_SHARDS {
+            let out = self
+                .table
+                .query()
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(legacy_report_users_pk(shard)))
+                .limit(LEGACY_PAGE)
+                .send()
+                .await
+                .map_err(sdk("Query old report registry"))?;
+            for item in out.items() {
+                let user = UserId::parse(item.string(SK)?)
+                    .map_err(|e| StoreError::Corrupt(format!("old report registry user {e}")))?;
+                let stored = self
+                    .table
+                    .get(user_partition(&user), PREFS_SK, "GetItem preferences")
+                    .await?;
+                if let Some(prefs_item) = &stored {
+                    let prefs = Self::parse_preferences(prefs_item)?;
+                    let registered = prefs_item.opt_string(REPORT_ZONE_ATTR)?;
+                    self.sync_report_registry(&user, &prefs, registered).await?;
+                }
+                self.table
+                    .client()
+                    .delete_item()
+                    .table_name(self.table.name())
+                    .key(PK, s(legacy_report_users_pk(shard)))
+                    .key(SK, s(user.as_str()))
+                    .send()
+                    .await
+                    .map_err(sdk("DeleteItem old report registry"))?;
+                moved += 1;
+            }
+        }
+        if moved == 0 {
+            self.table
+                .put()
+                .item(PK, s(LEGACY_DONE_PK))
+                .item(SK, s(LEGACY_DONE_PK))
+                .send()
+                .await
+                .map_err(sdk("PutItem report registry migrated"))?;
+        }
+        Ok(moved)
+    }
+}
+
 /// One subscriber of report emails, as the registry holds them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportSubscriber {
