@@ -425,6 +425,11 @@
       }
       body.appendChild(tr);
     }
+    $("p-tz").value = data.tz || "";
+    for (const r of ["daily", "weekly", "monthly"]) $("rep-" + r).checked = data.reports[r];
+    $("p-digest").value = data.digest.email;
+    $("quiet-start").value = data.quiet_hours ? data.quiet_hours.start : "";
+    $("quiet-end").value = data.quiet_hours ? data.quiet_hours.end : "";
   }
 
   async function savePreferences(ev) {
@@ -432,10 +437,17 @@
     const channels = { email: {}, webhook: {} };
     for (const ch of ["email", "webhook"]) for (const t of TYPES) channels[ch][t] = $("sw-" + ch + "-" + t).checked;
     const threshold = $("threshold").value.trim();
+    const start = $("quiet-start").value;
+    const end = $("quiet-end").value;
     const body = {
       email_address: $("email").value.trim() || null,
       low_credit_threshold: threshold === "" ? null : Number(threshold),
       channels,
+      tz: $("p-tz").value.trim() || null,
+      reports: { daily: $("rep-daily").checked, weekly: $("rep-weekly").checked, monthly: $("rep-monthly").checked },
+      digest: { email: $("p-digest").value },
+      // Both times or neither: one alone is sent as given, and the API names what is missing.
+      quiet_hours: start || end ? { start, end } : null,
     };
     try {
       await api("PUT", "notifications/preferences", body);

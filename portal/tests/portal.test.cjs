@@ -214,6 +214,21 @@ test("settings show preferences, webhook endpoints and budgets; a new endpoint's
 
   await page.click('[data-view="settings"]');
   await page.waitForSelector("#switches tbody tr");
+  // Reports, zone, digest and quiet hours go out with the preferences and come back from them.
+  await page.fill("#p-tz", "Asia/Kolkata");
+  await page.check("#rep-weekly");
+  await page.selectOption("#p-digest", "hourly");
+  await page.fill("#quiet-start", "22:00");
+  await page.fill("#quiet-end", "07:00");
+  await page.click("#prefs button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#notice")?.textContent.includes("saved"));
+  const again = await open(token);
+  await again.click('[data-view="settings"]');
+  await again.waitForFunction(() => document.querySelector("#p-tz").value === "Asia/Kolkata");
+  assert.equal(await again.isChecked("#rep-weekly"), true);
+  assert.equal(await again.inputValue("#p-digest"), "hourly");
+  assert.equal(await again.inputValue("#quiet-start"), "22:00");
+  await again.close();
   await page.fill("#wh-url", "https://example.com/portal-hook");
   await page.click("#add-webhook button[type=submit]");
 
