@@ -289,3 +289,44 @@ async fn an_attributed_tag_with_an_unusable_value_is_rejected_naming_the_tag() {
     assert_eq!(r.json["accepted"], 1, "{}", r.json);
     assert_eq!(r.json["results"][0]["field"], "tags.project", "{}", r.json);
 }
+
+#[tokio::test]
+async fn a_tag_key_of_too_many_values_fills_its_model_item_and_later_events_count_untagged() {
+    // Arrange: 600 requests of one user, model and hour, each with a project of its own (128
+    // characters): more values than a 400 KB model item holds.
+    let api = TestApi::spawn().await;
+    let user = unique_user("tag-flood");
+    let service = api.as_service();
+    let value = |n: usize| format!("{n:0>128}");
+
+    // Act
+    let mut accepted = 0;
+    for batch in 0..6 {
+        let events: Vec<Value> = (batch * 100..batch * 100 + 100)
+            .map(|n| tagged(&user, n, "gpt-4o", json!({ "project": value(n) }), "0.01"))
+            .collect();
+        let r = service.post_events(&json!({ "events": events })).await;
+        assert_eq!(r.status, 200, "batch {batch}: {}", r.json);
+        accepted += r.json["accepted"].as_i64().unwrap();
+    }
+    let projects = api
+        .as_user(&user)
+        .get("/analytics/breakdown?group_by=tag:project&days=2&limit=100")
+        .await;
+
+    // Assert: every event is counted once; the values past the item's room read as untagged.
+    assert_eq!(accepted, 600);
+    assert_eq!(projects.status, 200, "{}", projects.json);
+    assert_eq!(projects.json["total"]["requests"], 600);
+    let rows: i64 = projects.json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["requests"].as_i64().unwrap())
+        .sum();
+    assert_eq!(rows, 600);
+    let untagged = group(&projects.json, "untagged")["requests"]
+        .as_i64()
+        .unwrap();
+    assert!((1..600).contains(&untagged), "{untagged} untagged");
+}

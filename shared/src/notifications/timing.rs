@@ -157,6 +157,17 @@ impl Window {
         Window::containing(self.frequency, self.end, zone)
     }
 
+    /// Where a delivery goes when this window's digest already went out, as of `now`: the
+    /// next window, or the one open now when the delivery waited longer than a window (a queue
+    /// backlog, a redrive from the dead-letter queue).
+    pub fn after_flushed(&self, now: DateTime<Utc>, zone: &Zone) -> Option<Window> {
+        if self.end <= now {
+            Window::containing(self.frequency, now, zone)
+        } else {
+            self.next(zone)
+        }
+    }
+
     /// `H2026-11-24T14:00Z` / `D2026-11-24T13:00Z`: the frequency and the start, in UTC.
     pub fn key(&self) -> String {
         let f = match self.frequency {
@@ -423,5 +434,23 @@ mod tests {
         }
         assert_eq!(Window::from_key("X2026", &zone), None);
         assert_eq!(Window::from_key("H2026-13-01T00:00Z", &zone), None);
+    }
+
+    #[test]
+    fn a_delivery_late_by_hours_joins_the_window_open_now_not_the_next_closed_one() {
+        let zone = Zone::utc();
+        let made =
+            Window::containing(DigestFrequency::Hourly, t("2026-11-24T10:20:00Z"), &zone).unwrap();
+
+        let soon = made
+            .after_flushed(t("2026-11-24T10:59:00Z"), &zone)
+            .unwrap();
+        let late = made
+            .after_flushed(t("2026-11-24T14:05:00Z"), &zone)
+            .unwrap();
+
+        assert_eq!(soon.start, t("2026-11-24T11:00:00Z"));
+        assert_eq!(late.start, t("2026-11-24T14:00:00Z"));
+        assert_eq!(late.end, t("2026-11-24T15:00:00Z"));
     }
 }

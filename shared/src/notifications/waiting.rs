@@ -14,7 +14,7 @@ use crate::platform::app::App;
 use crate::platform::domain::UserId;
 use crate::platform::dynamodb::keys::held_batch;
 
-/// How many later windows a delivery tries when the one it belongs to was just flushed.
+/// How many windows a delivery tries when the one it belongs to was already flushed.
 const WINDOWS_TO_TRY: usize = 3;
 
 /// Delivers `view` on `channel` as the user's timing says: now, into a digest, or held.
@@ -63,8 +63,8 @@ pub(crate) async fn deliver(
                     tracing::info!(user = %user, window = w.key(), "email joins the digest");
                     return Ok(());
                 }
-                // That window's digest went out while this job waited: the next one.
-                window = w.next(&zone);
+                // That window's digest went out while this job waited.
+                window = w.after_flushed(Utc::now(), &zone);
             }
             anyhow::bail!("no open digest window for user {user}")
         }

@@ -39,6 +39,10 @@ pub const USERS_PER_MESSAGE: usize = 25;
 pub const SEND_HOUR: u32 = 8;
 /// How often the schedule runs: the finest step of a zone's offset.
 pub const RUN_MINUTES: i64 = 15;
+/// How long a run may spend moving subscribers of the earlier registry (the function's timeout
+/// is 300 s): about 10,000 users at a few milliseconds per call, so most deployments move in
+/// one run.
+const MIGRATION_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// One subscriber's reports due at `at`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -96,12 +100,17 @@ pub fn schedule(app: Arc<App>, tick: Tick) -> ScheduleFuture {
         let accounts = accounts(&app).await?;
         let queue = require(&app.config().resources.report_queue_url, "REPORT_QUEUE_URL")?;
         let at = run_instant(tick.at);
-        let migrated = accounts.migrate_legacy_report_users().await?;
-        if migrated > 0 {
-            tracing::info!(
+        // Before the zones are read, so a moved subscriber due now is served by this run; a
+        // failure here is logged and left to the next run rather than costing this one's
+        // reports.
+        let deadline = std::time::Instant::now() + MIGRATION_BUDGET;
+        match accounts.migrate_legacy_report_users(deadline).await {
+            Ok(0) => {}
+            Ok(migrated) => tracing::info!(
                 migrated,
                 "report subscribers moved to the zone-keyed registry"
-            );
+            ),
+            Err(e) => tracing::error!(error = %e, "moving the earlier report registry failed"),
         }
         let zones = accounts.report_zones().await?;
         let mut due = vec![];
@@ -253,6 +262,36 @@ fn text_of(body: &Value) -> String {
     out
 }
 
+/// The reports one subscriber of a run is owed.
+async fn send_due(
+    app: &App,
+    accounts: &Accounts,
+    due: &Due,
+    at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let Ok(user) = UserId::parse(&due.user) else {
+        tracing::warn!(user = due.user, "report for an invalid user id skipped");
+        return Ok(());
+    };
+    let zone = Zone::parse(&due.tz).unwrap_or_else(Zone::utc);
+    // The registry trails the preferences by a write: what they say now decides (a report
+    // switched off, or a zone changed, since the run queued it).
+    let prefs = accounts.preferences(&user).await?;
+    if prefs.tz.as_deref().unwrap_or("UTC") != due.tz {
+        tracing::info!(user = %user, "report skipped: the zone changed");
+        return Ok(());
+    }
+    for kind in due.kinds.iter().filter_map(|k| Kind::parse(k)) {
+        if !prefs.reports.get(kind.name()) {
+            tracing::info!(user = %user, kind = kind.name(), "report switched off");
+            continue;
+        }
+        let outcome = send_one(app, accounts, &prefs, &user, &zone, kind, at).await?;
+        tracing::info!(user = %user, kind = kind.name(), outcome, "report email");
+    }
+    Ok(())
+}
+
 /// `report-sender`, the consumer of `ReportQueue`. A malformed message goes to the dead-letter
 /// queue at once; a failed report fails its message, which SQS delivers again (the reports that
 /// went out find their claims and are not sent twice).
@@ -273,28 +312,17 @@ pub fn sender(app: Arc<App>, event: SqsEvent) -> SqsFuture {
                     }
                 };
                 let accounts = accounts(app).await?;
+                // One user's failure does not hold back the others of the message; it fails the
+                // message afterwards, so SQS brings it back for the reports still owed.
+                let mut failed = None;
                 for due in &work.due {
-                    let Ok(user) = UserId::parse(&due.user) else {
-                        tracing::warn!(user = due.user, "report for an invalid user id skipped");
-                        continue;
-                    };
-                    let zone = Zone::parse(&due.tz).unwrap_or_else(Zone::utc);
-                    // The registry trails the preferences by a write: what they say now decides
-                    // (a report switched off, or a zone changed, since the run queued it).
-                    let prefs = accounts.preferences(&user).await?;
-                    if prefs.tz.as_deref().unwrap_or("UTC") != due.tz {
-                        tracing::info!(user = %user, "report skipped: the zone changed");
-                        continue;
+                    if let Err(e) = send_due(app, &accounts, due, work.at).await {
+                        tracing::error!(user = due.user, error = %e, "report email failed");
+                        failed.get_or_insert(e);
                     }
-                    for kind in due.kinds.iter().filter_map(|k| Kind::parse(k)) {
-                        if !prefs.reports.get(kind.name()) {
-                            tracing::info!(user = %user, kind = kind.name(), "report switched off");
-                            continue;
-                        }
-                        let outcome =
-                            send_one(app, &accounts, &prefs, &user, &zone, kind, work.at).await?;
-                        tracing::info!(user = %user, kind = kind.name(), outcome, "report email");
-                    }
+                }
+                if let Some(e) = failed {
+                    return Err(e.into());
                 }
                 Ok(Settled::Done(()))
             }

@@ -285,7 +285,8 @@ fn group_out(key: &str, c: &Counters, all_cost: i64, values: Option<usize>) -> G
 }
 
 /// The named groups, then `other` and `untagged` when they hold usage: what a grouped answer
-/// lists, so its rows always add up to the period's total.
+/// lists, so its rows add up to the period's total (in a zone off the hour, to its attributed
+/// breakdown: see `period::cover`).
 fn groups_out(g: &Groups, all_cost: i64) -> Vec<GroupOut> {
     let mut rows: Vec<GroupOut> = g
         .top

@@ -34,8 +34,12 @@ struct PerformanceOut {
     by_model: Option<Vec<DimensionRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     by_endpoint: Option<Vec<DimensionRow>>,
-    peak_hour: Option<PeakHour>,
-    most_used_endpoint: Option<MostUsed>,
+    /// Both are `null` without usage, and left out when the `filter` cannot split them (hours
+    /// of day under any filter, endpoints under a provider or model filter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_hour: Option<Option<PeakHour>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    most_used_endpoint: Option<Option<MostUsed>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     filter: Option<String>,
 }
@@ -122,8 +126,8 @@ async fn get_performance(app: &App, req: &Request) -> Result<HttpResponse, ApiEr
                 })
                 .collect()
         }),
-        peak_hour: peak,
-        most_used_endpoint: most_used,
+        peak_hour: read.dims.keeps(Facet::Hours).then_some(peak),
+        most_used_endpoint: read.dims.keeps(Facet::Endpoints).then_some(most_used),
         filter: read.params.get("filter").map(str::to_owned),
     };
     read.log("performance");

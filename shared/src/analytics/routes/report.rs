@@ -158,7 +158,10 @@ fn span(params: &Params, now: DateTime<Utc>) -> Result<Span, ApiError> {
         }
         Kind::Week => {
             if params.get("month").is_some() {
-                return Err(ApiError::invalid("month", "month goes with period=week"));
+                return Err(ApiError::invalid(
+                    "month",
+                    "month goes with period=month; use week with period=week",
+                ));
             }
             match params.get("week") {
                 None => Span::before(Kind::Week, today, &tz),

@@ -12,7 +12,8 @@ struct Point {
     input_tokens: i64,
     output_tokens: i64,
     /// With `group_by`: the bucket's usage per group (the period's top values, `other`,
-    /// `untagged`), so a stacked chart's layers add up to the bucket.
+    /// `untagged`), so a stacked chart's layers add up to the bucket (to its attributed
+    /// breakdown in a zone off the hour).
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<GroupOut>>,
 }

@@ -53,7 +53,7 @@ use crate::platform::dynamodb::keys::{
     GSI1SK, PK, SK, SYSTEM_ROLLUP_PREFIX, TOTALS_SK,
 };
 use crate::platform::dynamodb::paging;
-use crate::platform::dynamodb::transact::{transact, Retry, Tx};
+use crate::platform::dynamodb::transact::{transact, transact_sized, Attempt, Retry, Tx};
 use crate::platform::dynamodb::{units, Attrs, Item, StoreError};
 
 /// DynamoDB's limit of actions per transaction.

@@ -15,6 +15,16 @@ struct RollupKey {
     own_only: bool,
 }
 
+/// A user's model, whose rollup items have no room left for more tag values today.
+type Full = (String, String, String);
+
+fn full_of(e: &UsageEvent) -> Option<Full> {
+    match &e.detail {
+        Detail::Request(r) => Some((e.user_id.to_string(), r.provider.clone(), r.model.clone())),
+        Detail::Payment(_) => None,
+    }
+}
+
 #[derive(Default, Clone)]
 struct Chunk {
     events: Vec<usize>,
@@ -78,6 +88,8 @@ enum WriteError {
     Erasing(Vec<String>),
     /// Contention or throttling: try again.
     Conflict(String),
+    /// These rollup items (bucket, item) would outgrow 400 KB: nothing was written.
+    TooLarge(Vec<(RollupKey, Option<String>)>),
     Other(StoreError),
 }
 
@@ -137,14 +149,31 @@ impl UsageStore {
     }
 
     fn add_to(&self, chunk: &mut Chunk, events: &[UsageEvent], i: usize, shard: u32) {
+        self.add_counting(chunk, events, i, shard, &BTreeSet::new());
+    }
+
+    /// Adds event `i` to `chunk`, with its tags unless its model's items are `full`.
+    fn add_counting(
+        &self,
+        chunk: &mut Chunk,
+        events: &[UsageEvent],
+        i: usize,
+        shard: u32,
+        full: &BTreeSet<Full>,
+    ) {
         let e = &events[i];
         chunk.events.push(i);
+        let untagged = TagKeys::default();
+        let keys = match full_of(e) {
+            Some(f) if full.contains(&f) => &untagged,
+            _ => &self.tag_keys,
+        };
         for key in self.keys_for(e, shard) {
             let rollup = chunk.rollups.entry(key.clone()).or_default();
             if key.pk.starts_with(SYSTEM_ROLLUP_PREFIX) {
                 rollup.add_system(e);
             } else {
-                rollup.add_attributed(e, &self.tag_keys);
+                rollup.add_attributed(e, keys);
             }
         }
         let t = chunk.totals.entry(e.user_id.to_string()).or_default();
@@ -202,11 +231,12 @@ impl UsageStore {
         for chunk in self.chunks(events, &fresh) {
             let mut pending = chunk.events.clone();
             let mut retry = Retry::new("recording usage events");
+            let mut full = BTreeSet::new();
             while !pending.is_empty() {
                 let shard = shard_of(&events[pending[0]].event_id);
                 let mut chunk = Chunk::default();
                 for i in &pending {
-                    self.add_to(&mut chunk, events, *i, shard);
+                    self.add_counting(&mut chunk, events, *i, shard, &full);
                 }
                 match self.write(events, &chunk).await {
                     Ok(()) => break,
@@ -234,6 +264,34 @@ impl UsageStore {
                         tracing::debug!(why, "usage transaction retried");
                         retry.pause().await?;
                     }
+                    Err(WriteError::TooLarge(items)) => {
+                        // A model item holds every value of every attributed tag of its bucket;
+                        // one that reached 400 KB (a key of too many values) takes no more. The
+                        // events of that user's model are counted without their tags rather
+                        // than refused: totals stay exact, their values read as `untagged`.
+                        let before = full.len();
+                        for i in &pending {
+                            let e = &events[*i];
+                            let Some(f) = full_of(e) else { continue };
+                            let part = Some(format!("M#{}|{}", f.1, f.2));
+                            let fills = self
+                                .keys_for(e, shard)
+                                .into_iter()
+                                .any(|k| items.iter().any(|(key, p)| *key == k && *p == part));
+                            if fills {
+                                full.insert(f);
+                            }
+                        }
+                        if full.len() == before {
+                            return Err(StoreError::Dynamo(
+                                "a rollup item would exceed the 400 KB item limit".into(),
+                            ));
+                        }
+                        for (user, provider, model) in full.iter() {
+                            tracing::warn!(user, provider, model,
+                                "tag attribution skipped: the model's rollup item is full (an attributed tag key with too many values)");
+                        }
+                    }
                     Err(WriteError::Other(e)) => return Err(e),
                 }
             }
@@ -250,8 +308,11 @@ impl UsageStore {
                     .build(),
             );
         }
+        let rollups_from = items.len();
+        let mut parts = vec![];
         for (key, rollup) in &chunk.rollups {
             for (part, terms) in stored_parts(key, rollup) {
+                parts.push((key.clone(), part.clone()));
                 items.push(
                     TransactWriteItem::builder()
                         .update(self.rollup_update(key, part.as_deref(), &terms)?)
@@ -278,7 +339,20 @@ impl UsageStore {
             )?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        match transact(&self.client, items).await? {
+        let tx = match transact_sized(&self.client, items).await? {
+            Attempt::Done(tx) => tx,
+            Attempt::TooLarge(flags) => {
+                return Err(WriteError::TooLarge(
+                    parts
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(k, _)| Tx::failed(&flags, rollups_from + k))
+                        .map(|(_, p)| p)
+                        .collect(),
+                ))
+            }
+        };
+        match tx {
             Tx::Committed { write_units } => {
                 self.charge(|s| {
                     s.write_units += write_units;

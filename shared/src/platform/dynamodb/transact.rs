@@ -33,8 +33,31 @@ impl Tx {
     }
 }
 
-/// Runs one `TransactWriteItems`.
+/// Runs one `TransactWriteItems`. An item that would outgrow DynamoDB's 400 KB is an error
+/// here; [`transact_sized`] is for the one caller that can write less instead.
 pub async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> Result<Tx, StoreError> {
+    match transact_sized(client, items).await? {
+        Attempt::Done(tx) => Ok(tx),
+        Attempt::TooLarge(_) => Err(StoreError::Dynamo(
+            "TransactWriteItems: an item would exceed the 400 KB item limit".into(),
+        )),
+    }
+}
+
+/// How a [`transact_sized`] attempt ended.
+#[derive(Debug)]
+pub enum Attempt {
+    Done(Tx),
+    /// Cancelled because an update would grow its item past 400 KB: per item, in order,
+    /// whether it was one of those. Nothing was written.
+    TooLarge(Vec<bool>),
+}
+
+/// Runs one `TransactWriteItems`, telling items grown too large apart from other failures.
+pub async fn transact_sized(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+) -> Result<Attempt, StoreError> {
     let result = client
         .transact_write_items()
         .set_transact_items(Some(items))
@@ -48,7 +71,7 @@ pub async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> Result<
                 .iter()
                 .filter_map(|c| c.capacity_units)
                 .sum();
-            return Ok(Tx::Committed { write_units });
+            return Ok(Attempt::Done(Tx::Committed { write_units }));
         }
         Err(err) => err,
     };
@@ -62,19 +85,33 @@ pub async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> Result<
             .collect();
         // A condition that failed is a fact about the data, whatever else happened.
         if codes.contains(&"ConditionalCheckFailed") {
-            return Ok(Tx::ConditionsFailed(
+            return Ok(Attempt::Done(Tx::ConditionsFailed(
                 codes
                     .iter()
                     .map(|c| *c == "ConditionalCheckFailed")
                     .collect(),
-            ));
+            )));
+        }
+        // "Item size to update has exceeded the maximum allowed size" (AWS and DynamoDB Local).
+        let too_large: Vec<bool> = cancel
+            .cancellation_reasons()
+            .iter()
+            .map(|r| {
+                r.code() == Some("ValidationError")
+                    && r.message().is_some_and(|m| m.contains("size"))
+            })
+            .collect();
+        if too_large.contains(&true) {
+            return Ok(Attempt::TooLarge(too_large));
         }
         if codes.iter().any(|c| is_retryable_code(c)) {
-            return Ok(Tx::Retry(codes.join(",")));
+            return Ok(Attempt::Done(Tx::Retry(codes.join(","))));
         }
     }
     if err.code().is_some_and(is_retryable_code) {
-        return Ok(Tx::Retry(err.code().unwrap_or_default().to_owned()));
+        return Ok(Attempt::Done(Tx::Retry(
+            err.code().unwrap_or_default().to_owned(),
+        )));
     }
     Err(sdk("TransactWriteItems")(err))
 }

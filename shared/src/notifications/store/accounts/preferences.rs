@@ -323,7 +323,7 @@ impl Accounts {
 /// afterwards a run pays one read for it.
 const LEGACY_REPORT_USERS_SHARDS: u32 = 8;
 const LEGACY_DONE_PK: &str = "REPORTUSERS#MIGRATED";
-/// Users moved per run: bounds a run's extra work while a migration lasts.
+/// Users read per shard and Query.
 const LEGACY_PAGE: i32 = 100;
 
 fn legacy_report_users_pk(shard: u32) -> String {
@@ -331,11 +331,15 @@ fn legacy_report_users_pk(shard: u32) -> String {
 }
 
 impl Accounts {
-    /// Moves up to a page of users per shard from the old registry into the zone-keyed one (from
-    /// their preferences, which decide), deleting each old entry after; once every shard is
-    /// empty, marks the migration done. Returns how many users moved. Idempotent: a run that
-    /// stops half-way leaves old entries the next run moves again to the same place.
-    pub async fn migrate_legacy_report_users(&self) -> Result<usize, StoreError> {
+    /// Moves users from the old registry into the zone-keyed one (from their preferences, which
+    /// decide), a page per shard at a time, deleting each old entry after, until the old
+    /// registry is empty (then marks the migration done) or `deadline` passes (the next run goes
+    /// on). Returns how many users moved. Idempotent: a run that stops half-way leaves old
+    /// entries the next run moves again to the same place.
+    pub async fn migrate_legacy_report_users(
+        &self,
+        deadline: std::time::Instant,
+    ) -> Result<usize, StoreError> {
         if self
             .table
             .get(
@@ -348,6 +352,28 @@ impl Accounts {
         {
             return Ok(0);
         }
+        let mut moved = 0;
+        loop {
+            let round = self.migrate_legacy_page().await?;
+            moved += round;
+            if round == 0 {
+                self.table
+                    .put()
+                    .item(PK, s(LEGACY_DONE_PK))
+                    .item(SK, s(LEGACY_DONE_PK))
+                    .send()
+                    .await
+                    .map_err(sdk("PutItem report registry migrated"))?;
+                return Ok(moved);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(moved);
+            }
+        }
+    }
+
+    /// One page of each shard of the old registry moved; how many users that was.
+    async fn migrate_legacy_page(&self) -> Result<usize, StoreError> {
         let mut moved = 0;
         for shard in 0..LEGACY_REPORT_USERS_SHARDS {
             let out = self
@@ -382,15 +408,6 @@ impl Accounts {
                     .map_err(sdk("DeleteItem old report registry"))?;
                 moved += 1;
             }
-        }
-        if moved == 0 {
-            self.table
-                .put()
-                .item(PK, s(LEGACY_DONE_PK))
-                .item(SK, s(LEGACY_DONE_PK))
-                .send()
-                .await
-                .map_err(sdk("PutItem report registry migrated"))?;
         }
         Ok(moved)
     }
