@@ -111,6 +111,20 @@ async fn last_months_report_compares_it_with_the_month_before_and_recommends_wit
         errors["text"],
         "Errors on /v1/chat: 5.6% against 1.0% last month."
     );
+    let next = &r["forecast"];
+    assert_eq!(next["period"]["first_day"], month_start(0).to_string());
+    assert_eq!(
+        next["basis_days"],
+        days_in_month - 3,
+        "from its first day of usage"
+    );
+    let cost = &next["cost_usd"];
+    let (low, expected, high) = (
+        cost["low"].as_f64().unwrap(),
+        cost["expected"].as_f64().unwrap(),
+        cost["high"].as_f64().unwrap(),
+    );
+    assert!(low <= expected && expected <= high, "{next}");
 
     let csv = api
         .as_user(&u)
@@ -118,12 +132,14 @@ async fn last_months_report_compares_it_with_the_month_before_and_recommends_wit
         .await;
     assert!(csv.text.starts_with("report,,period,"), "{}", csv.text);
     assert!(csv.text.contains("totals,,requests,160"));
+    assert!(csv.text.contains("forecast,"), "{}", csv.text);
     let page = api
         .as_user(&u)
         .get(&format!("/analytics/report?month={month}&format=html"))
         .await;
     assert!(page.text.contains("<h1>Usage report"), "{}", page.text);
     assert!(page.text.contains("Errors on /v1/chat"));
+    assert!(page.text.contains("Next period at this pace"));
 }
 
 #[tokio::test]

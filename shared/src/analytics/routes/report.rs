@@ -1,12 +1,13 @@
 //! `GET analytics/report?period=month&month=2026-10` (or `period=week&week=2026-W43`): one
 //! period's usage against the one before — totals, success rate, cost per request, the change,
 //! the daily pattern and peak hour, the top drivers, performance per endpoint, budget status,
-//! anomalies and recommendations computed from the data — as JSON, CSV or a printable HTML page
+//! anomalies, the next period projected at this pace and recommendations computed from the data — as JSON, CSV or a printable HTML page
 //! (`format`). Reads the two periods' rollups: flat in events.
 
 use chrono::{Datelike, NaiveDate, Weekday};
 
 use super::*;
+use crate::analytics::forecast::{days_left, fit};
 use crate::analytics::period::local_midnight;
 use crate::analytics::report::{recommendations, Recommendation};
 use crate::analytics::zone::Zone;
@@ -423,6 +424,7 @@ async fn report_json(
         .filter(|a| a.window_start >= span.period.start && a.window_start < span.period.end)
         .map(|a| json!({"id": a.id, "at": a.window_start.to_rfc3339(), "message": a.message}))
         .collect();
+    let forecast = next_period(span, days, &current.per_bucket);
     let mut body = json!({
         "report": span.label,
         "period": period_json(&span.period),
@@ -452,6 +454,7 @@ async fn report_json(
         "performance": performance,
         "budgets": budgets,
         "anomalies": anomalies,
+        "forecast": forecast,
         "recommendations": recs,
     });
     if let Scope::System = owner {
@@ -465,6 +468,43 @@ async fn report_json(
         });
     }
     Ok(body)
+}
+
+/// The period after the report's, projected from the report's own days (no other read): what
+/// the next month (week, day) costs at this pace, with the 80% band of `analytics/forecast`.
+/// `null` when the period had no usage to project from.
+fn next_period(span: &Span, days: &[Bucket], per_day: &[Rollup]) -> Value {
+    let tz = &span.period.tz;
+    let history = |metric: fn(&Counters) -> i64| -> Vec<(NaiveDate, f64)> {
+        days.iter()
+            .zip(per_day)
+            .map(|(b, r)| (tz.local(b.start).date_naive(), metric(&r.total) as f64))
+            .collect()
+    };
+    let first = tz.local(span.period.end).date_naive();
+    let end = match span.kind {
+        Kind::Day => first + Duration::days(1),
+        Kind::Week => first + Duration::days(7),
+        Kind::Month => first
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(first),
+    };
+    let ahead = days_left(first, 1.0, end);
+    let cost = fit(&history(|c| c.cost_micros), (first, 0.0, 0.0));
+    if cost.history_days == 0 {
+        return Value::Null;
+    }
+    let requests = fit(&history(|c| c.requests), (first, 0.0, 0.0));
+    let (c, r) = (cost.sum(&ahead), requests.sum(&ahead));
+    let micros = |x: f64| Usd2(x.round() as i64);
+    json!({
+        "period": {"first_day": first.to_string(), "last_day": (end - Duration::days(1)).to_string()},
+        "basis_days": cost.history_days,
+        "confidence": cost.confidence.as_str(),
+        "cost_usd": {"expected": micros(c.expected), "low": micros(c.low), "high": micros(c.high)},
+        "requests": {"expected": r.expected.round() as i64, "low": r.low.round() as i64,
+            "high": r.high.round() as i64},
+    })
 }
 
 /// The platform's top users by cost over the period's UTC days (the active-users index is kept
@@ -534,6 +574,39 @@ fn csv_of(body: &Value) -> String {
                 );
             }
         }
+    }
+    for b in body["budgets"].as_array().into_iter().flatten() {
+        for metric in ["percent", "spent", "amount", "unit"] {
+            row(
+                "budgets",
+                b["budget_id"].as_str().unwrap_or(""),
+                metric,
+                &b[metric],
+            );
+        }
+    }
+    for a in body["anomalies"].as_array().into_iter().flatten() {
+        row(
+            "anomalies",
+            a["at"].as_str().unwrap_or(""),
+            "message",
+            &a["message"],
+        );
+    }
+    let f = &body["forecast"];
+    if !f.is_null() {
+        let name = f["period"]["first_day"].as_str().unwrap_or("");
+        for metric in ["cost_usd", "requests"] {
+            for bound in ["expected", "low", "high"] {
+                row(
+                    "forecast",
+                    name,
+                    &format!("{metric}_{bound}"),
+                    &f[metric][bound],
+                );
+            }
+        }
+        row("forecast", name, "confidence", &f["confidence"]);
     }
     for r in body["recommendations"].as_array().into_iter().flatten() {
         row(
@@ -636,6 +709,52 @@ pub fn html_of(body: &Value) -> String {
             ));
         }
         page.push_str("</table>");
+    }
+    let budgets = body["budgets"].as_array().cloned().unwrap_or_default();
+    if !budgets.is_empty() {
+        page.push_str(&format!("<h2>Budgets</h2><table style=\"{TABLE}\">"));
+        for b in &budgets {
+            let amount = match b["unit"].as_str() {
+                Some("usd_micros") => format!(
+                    "${:.2} of ${:.2}",
+                    b["spent"].as_f64().unwrap_or(0.0) / 1e6,
+                    b["amount"].as_f64().unwrap_or(0.0) / 1e6
+                ),
+                _ => format!("{} of {} credits", b["spent"], b["amount"]),
+            };
+            page.push_str(&row(
+                b["budget_id"].as_str().unwrap_or(""),
+                &json!(format!("{}% ({amount})", b["percent"])),
+            ));
+        }
+        page.push_str("</table>");
+    }
+    let anomalies = body["anomalies"].as_array().cloned().unwrap_or_default();
+    if !anomalies.is_empty() {
+        page.push_str("<h2>Anomalies</h2><ul>");
+        for a in &anomalies {
+            page.push_str(&format!(
+                "<li>{}: {}</li>",
+                esc(&a["at"]),
+                esc(&a["message"])
+            ));
+        }
+        page.push_str("</ul>");
+    }
+    let f = &body["forecast"];
+    if !f.is_null() {
+        page.push_str(&format!(
+            "<h2>Next period at this pace</h2><p>{} to {}: ${} (80% range ${} to ${}), {} requests; \
+             {} confidence, from {} days.</p>",
+            esc(&f["period"]["first_day"]),
+            esc(&f["period"]["last_day"]),
+            esc(&f["cost_usd"]["expected"]),
+            esc(&f["cost_usd"]["low"]),
+            esc(&f["cost_usd"]["high"]),
+            esc(&f["requests"]["expected"]),
+            esc(&f["confidence"]),
+            esc(&f["basis_days"]),
+        ));
     }
     page.push_str("<h2>Recommendations</h2><ul>");
     let recs = body["recommendations"]
