@@ -714,6 +714,19 @@ pub async fn notifications(stack: &crate::stack::LocalStack, jobs: usize) -> Res
         }
     }
     let queue = stack.queue_url("NotificationJobsQueue")?.to_owned();
+    // The benches before this one leave jobs on the shared emulators (alerts, anomalies and
+    // credit warnings of their thousands of users); measured behind them, the figures would be
+    // theirs.
+    for name in ["NotificationJobsQueue", "WebhookQueue", "EmailQueue"] {
+        stack
+            .clients
+            .sqs
+            .purge_queue()
+            .queue_url(stack.queue_url(name)?)
+            .send()
+            .await
+            .with_context(|| format!("purging {name}"))?;
+    }
     let job = |i: usize, channels: &[&str], phase: &str| {
         serde_json::json!({
             "job_id": format!("bench-{run}-{phase}-{i}"),
