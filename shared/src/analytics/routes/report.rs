@@ -235,19 +235,41 @@ struct Driver {
     requests: i64,
     cost_usd: Usd2,
     share_percent: f64,
+    /// On the `other` row: how many values it sums.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<usize>,
 }
 
+/// The drivers a report names; the rest come summed as `other`, so the rows add up.
+const DRIVERS: usize = 5;
+
 fn drivers<'a>(rows: impl Iterator<Item = (String, &'a Counters)>, total: i64) -> Vec<Driver> {
+    let mut rows: Vec<(String, &Counters)> = rows.collect();
+    rows.sort_by(|a, b| {
+        b.1.cost_micros
+            .cmp(&a.1.cost_micros)
+            .then(b.1.requests.cmp(&a.1.requests))
+            .then(a.0.cmp(&b.0))
+    });
+    let driver = |name: String, c: &Counters, values: Option<usize>| Driver {
+        name,
+        requests: c.requests,
+        cost_usd: Usd2(c.cost_micros),
+        share_percent: (ratio(c.cost_micros, total) * 1000.0).round() / 10.0,
+        values,
+    };
+    let rest = rows.split_off(rows.len().min(DRIVERS));
     let mut out: Vec<Driver> = rows
-        .map(|(name, c)| Driver {
-            name,
-            requests: c.requests,
-            cost_usd: Usd2(c.cost_micros),
-            share_percent: (ratio(c.cost_micros, total) * 1000.0).round() / 10.0,
-        })
+        .into_iter()
+        .map(|(name, c)| driver(name, c, None))
         .collect();
-    out.sort_by(|a, b| b.cost_usd.0.cmp(&a.cost_usd.0).then(a.name.cmp(&b.name)));
-    out.truncate(5);
+    if !rest.is_empty() {
+        let mut sum = Counters::default();
+        for (_, c) in &rest {
+            sum.merge(c);
+        }
+        out.push(driver("other".into(), &sum, Some(rest.len())));
+    }
     out
 }
 
@@ -769,4 +791,42 @@ pub fn html_of(body: &Value) -> String {
     }
     page.push_str("</ul></body></html>\n");
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spend(micros: i64) -> Counters {
+        Counters {
+            requests: 1,
+            cost_micros: micros,
+            ..Counters::default()
+        }
+    }
+
+    #[test]
+    fn drivers_past_the_fifth_come_summed_as_other_so_the_rows_add_up() {
+        let rows: Vec<(String, Counters)> = (1..=8)
+            .map(|i| (format!("m{i}"), spend(i * 1_000_000)))
+            .collect();
+
+        let out = drivers(rows.iter().map(|(n, c)| (n.clone(), c)), 36_000_000);
+
+        let names: Vec<&str> = out.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["m8", "m7", "m6", "m5", "m4", "other"]);
+        assert_eq!(out[5].values, Some(3));
+        assert_eq!(out[5].cost_usd.0, 6_000_000);
+        assert_eq!(out.iter().map(|d| d.requests).sum::<i64>(), 8);
+    }
+
+    #[test]
+    fn five_drivers_or_fewer_have_no_other_row() {
+        let rows = [("a".to_owned(), spend(1)), ("b".to_owned(), spend(2))];
+
+        let out = drivers(rows.iter().map(|(n, c)| (n.clone(), c)), 3);
+
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|d| d.values.is_none()));
+    }
 }
