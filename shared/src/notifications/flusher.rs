@@ -17,14 +17,12 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use aws_sdk_ses::primitives::Blob;
-use aws_sdk_ses::types::RawMessage;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::notifications::channels::email::sender::{classify, SesFailure};
-use crate::notifications::channels::email::{digest, feedback, mime};
+use crate::notifications::channels::email::sender::{self, Outgoing, SesFailure};
+use crate::notifications::channels::email::{digest, feedback};
 use crate::notifications::channels::{self, Channel};
 use crate::notifications::delivery::{Attempt, AttemptStatus};
 use crate::notifications::notification::NotificationType;
@@ -34,7 +32,6 @@ use crate::notifications::store::{self, Accounts};
 use crate::notifications::timing::{DigestFrequency, Window};
 use crate::notifications::unsubscribe;
 use crate::platform::app::App;
-use crate::platform::config::require;
 use crate::platform::domain::UserId;
 use crate::platform::dynamodb::keys::{digest_batch, DIGEST_BATCH, HELD_BATCH};
 use crate::platform::error::ApiError;
@@ -232,7 +229,6 @@ async fn send(
     items: &[&Pending],
 ) -> anyhow::Result<Outcome> {
     let settings = &app.config().notifications;
-    let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
     let views: Vec<_> = items.iter().map(|p| p.notification.clone()).collect();
     let rendered = digest::render(frequency, &views);
     let mut kinds: Vec<NotificationType> = views.iter().map(|v| v.kind).collect();
@@ -243,34 +239,22 @@ async fn send(
         unsubscribe::token_for(&app.config().cursor_secret, user, &kinds)
             .map(|t| unsubscribe::link(base, &t))
     });
-    let boundary = format!("meterbell-{}", Uuid::now_v7().simple());
-    let raw = mime::render(&mime::Mail {
-        from: sender,
-        to,
-        reply_to: settings.email_reply_to.as_deref(),
-        subject: &rendered.subject,
-        text: &rendered.text,
-        html: &rendered.html,
-        unsubscribe: unsubscribe.as_deref(),
-        boundary: &boundary,
-    });
-    let result = app
-        .ses()
-        .await
-        .send_raw_email()
-        .source(sender)
-        .destinations(to)
-        .raw_message(RawMessage::builder().data(Blob::new(raw)).build()?)
-        .set_configuration_set_name(settings.email_configuration_set.clone())
-        .set_tags(Some(feedback::user_tags(user)?))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(Outcome::Sent(to.to_owned())),
-        Err(err) => match classify(&err) {
-            SesFailure::Permanent(text) => Ok(Outcome::Failed(to.to_owned(), text)),
-            SesFailure::Transient(text) => Err(anyhow!("SES: {text}")),
+    let result = sender::send_raw(
+        app,
+        Outgoing {
+            to,
+            subject: &rendered.subject,
+            text: &rendered.text,
+            html: &rendered.html,
+            unsubscribe: unsubscribe.as_deref(),
+            tags: feedback::user_tags(user)?,
         },
+    )
+    .await?;
+    match result {
+        Ok(()) => Ok(Outcome::Sent(to.to_owned())),
+        Err(SesFailure::Permanent(text)) => Ok(Outcome::Failed(to.to_owned(), text)),
+        Err(SesFailure::Transient(text)) => Err(anyhow!("SES: {text}")),
     }
 }
 

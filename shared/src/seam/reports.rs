@@ -11,8 +11,6 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
-use aws_sdk_ses::primitives::Blob;
-use aws_sdk_ses::types::RawMessage;
 use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,7 +19,8 @@ use crate::analytics::ingest::rollups_store;
 use crate::analytics::routes::report::{build, html_of, Kind, Span};
 use crate::analytics::store::Scope;
 use crate::analytics::zone::Zone;
-use crate::notifications::channels::email::{feedback, mime};
+use crate::notifications::channels::email::feedback;
+use crate::notifications::channels::email::sender::{send_raw, Outgoing, SesFailure};
 use crate::notifications::preferences::Preferences;
 use crate::notifications::store::accounts::ReportClaim;
 use crate::notifications::store::{accounts, Accounts};
@@ -208,45 +207,36 @@ async fn send_one(
     };
     let store = rollups_store(app).await?;
     let body: Value = build(&store, &scope, &span).await?;
-    let settings = &app.config().notifications;
-    let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
-    let text = text_of(&body);
-    let html = html_of(&body);
-    let boundary = format!("meterbell-{}", uuid::Uuid::now_v7().simple());
-    let raw = mime::render(&mime::Mail {
-        from: sender,
-        to: to.as_str(),
-        reply_to: settings.email_reply_to.as_deref(),
-        subject: &subject,
-        text: &text,
-        html: &html,
-        unsubscribe: None,
-        boundary: &boundary,
-    });
-    let message = RawMessage::builder()
-        .data(Blob::new(raw))
-        .build()
-        .map_err(|e| ApiError::Unexpected(e.into()))?;
-    app.ses()
-        .await
-        .send_raw_email()
-        .source(sender)
-        .destinations(to.as_str())
-        .raw_message(message)
-        .set_configuration_set_name(settings.email_configuration_set.clone())
-        .set_tags(Some(
-            feedback::user_tags(user).map_err(ApiError::Unexpected)?,
-        ))
-        .send()
-        .await
-        .map_err(|e| {
-            ApiError::Unexpected(anyhow::anyhow!(
-                "SES: {}",
-                aws_sdk_ses::error::DisplayErrorContext(e)
-            ))
-        })?;
-    accounts.report_sent(user, &sk, "sent").await?;
-    Ok("sent")
+    let (text, html) = (text_of(&body), html_of(&body));
+    let sent = send_raw(
+        app,
+        Outgoing {
+            to: to.as_str(),
+            subject: &subject,
+            text: &text,
+            html: &html,
+            unsubscribe: None,
+            tags: feedback::user_tags(user).map_err(ApiError::Unexpected)?,
+        },
+    )
+    .await
+    .map_err(ApiError::Unexpected)?;
+    match sent {
+        Ok(()) => {
+            accounts.report_sent(user, &sk, "sent").await?;
+            Ok("sent")
+        }
+        // No retry can fix it (a rejected message, an unverified sender): settled as failed,
+        // like any email of ours.
+        Err(SesFailure::Permanent(why)) => {
+            tracing::warn!(user = %user, error = why, "report email failed for good");
+            accounts
+                .report_sent(user, &sk, &format!("failed: {why}"))
+                .await?;
+            Ok("failed")
+        }
+        Err(SesFailure::Transient(why)) => Err(ApiError::Unexpected(anyhow::anyhow!("SES: {why}"))),
+    }
 }
 
 /// The plain-text part: the totals and the recommendations.

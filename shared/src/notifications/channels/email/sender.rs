@@ -75,6 +75,48 @@ pub fn classify<R: std::fmt::Debug>(err: &SdkError<SendRawEmailError, R>) -> Ses
     }
 }
 
+/// One email as every sender of ours sends it: MIME built here (for the one-click unsubscribe
+/// headers SES's formatted send cannot carry), the deployment's sender, reply-to and
+/// configuration set, and the feedback tags that tie a bounce back to the user.
+pub struct Outgoing<'a> {
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: &'a str,
+    pub unsubscribe: Option<&'a str>,
+    pub tags: Vec<aws_sdk_ses::types::MessageTag>,
+}
+
+/// Sends `mail` with SES `SendRawEmail`. The outer error is a deployment fault (no sender
+/// configured); the inner one is SES's answer, classified.
+pub async fn send_raw(app: &App, mail: Outgoing<'_>) -> anyhow::Result<Result<(), SesFailure>> {
+    let settings = &app.config().notifications;
+    let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
+    let boundary = format!("meterbell-{}", Uuid::now_v7().simple());
+    let raw = mime::render(&mime::Mail {
+        from: sender,
+        to: mail.to,
+        reply_to: settings.email_reply_to.as_deref(),
+        subject: mail.subject,
+        text: mail.text,
+        html: mail.html,
+        unsubscribe: mail.unsubscribe,
+        boundary: &boundary,
+    });
+    let result = app
+        .ses()
+        .await
+        .send_raw_email()
+        .source(sender)
+        .destinations(mail.to)
+        .raw_message(RawMessage::builder().data(Blob::new(raw)).build()?)
+        .set_configuration_set_name(settings.email_configuration_set.clone())
+        .set_tags(Some(mail.tags))
+        .send()
+        .await;
+    Ok(result.map(|_| ()).map_err(|e| classify(&e)))
+}
+
 /// `Ok` when the message is done (sent, or failed for good); `Err` to retry it.
 async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
     let msg: EmailMessage = serde_json::from_str(record.body.as_deref().unwrap_or_default())
@@ -85,7 +127,8 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
     let target_key = format!("email:{}", msg.to);
     let expires = store::expires_at(app);
     let settings = &app.config().notifications;
-    let sender = require(&settings.email_sender, "EMAIL_SENDER")?;
+    // A deployment without a sender fails here, before the email is claimed.
+    require(&settings.email_sender, "EMAIL_SENDER")?;
     match accounts
         .claim_delivery(&user, &id, &target_key, CLAIM_SECONDS, expires)
         .await?
@@ -103,28 +146,18 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         unsubscribe::token(&app.config().cursor_secret, &user, msg.notification.kind)
             .map(|t| unsubscribe::link(base, &t))
     });
-    let boundary = format!("meterbell-{}", Uuid::now_v7().simple());
-    let raw = mime::render(&mime::Mail {
-        from: sender,
-        to: &msg.to,
-        reply_to: settings.email_reply_to.as_deref(),
-        subject: &rendered.subject,
-        text: &rendered.text,
-        html: &rendered.html,
-        unsubscribe: unsubscribe.as_deref(),
-        boundary: &boundary,
-    });
-    let result = app
-        .ses()
-        .await
-        .send_raw_email()
-        .source(sender)
-        .destinations(&msg.to)
-        .raw_message(RawMessage::builder().data(Blob::new(raw)).build()?)
-        .set_configuration_set_name(settings.email_configuration_set.clone())
-        .set_tags(Some(email::feedback::tags(&user, &id)?))
-        .send()
-        .await;
+    let result = send_raw(
+        app,
+        Outgoing {
+            to: &msg.to,
+            subject: &rendered.subject,
+            text: &rendered.text,
+            html: &rendered.html,
+            unsubscribe: unsubscribe.as_deref(),
+            tags: email::feedback::tags(&user, &id)?,
+        },
+    )
+    .await?;
     let mut attempt = Attempt {
         notification_id: id,
         channel: Channel::Email,
@@ -136,9 +169,9 @@ async fn send_one(app: &App, record: &SqsMessage) -> anyhow::Result<()> {
         error: None,
         at: Utc::now(),
     };
-    let outcome = match &result {
-        Ok(_) => Ok(()),
-        Err(err) => match classify(err) {
+    let outcome = match result {
+        Ok(()) => Ok(()),
+        Err(failure) => match failure {
             SesFailure::Permanent(text) => {
                 tracing::warn!(notification = %id, error = %text, "email failed for good");
                 attempt.status = AttemptStatus::Failed;
