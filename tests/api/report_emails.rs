@@ -38,14 +38,24 @@ struct Reports {
 
 impl Reports {
     async fn new(api: &TestApi) -> Reports {
+        Reports::with(api, &[]).await
+    }
+
+    /// With `extra` settings for both functions (an AccountsTable of the test's own).
+    async fn with(api: &TestApi, extra: &[(&str, &str)]) -> Reports {
         let stack = &api.stack;
         let q = queues(stack, 3).await;
         let (work, dlq) = queue_pair(&stack.clients.sqs, "reports", 3, 5).await;
+        let settings = |name, url| {
+            let mut all = vec![(name, url)];
+            all.extend_from_slice(extra);
+            all
+        };
         let schedule = app_for(
             stack,
             "ReportScheduleFunction",
             &q,
-            &[("REPORT_QUEUE_URL", &work)],
+            &settings("REPORT_QUEUE_URL", work.as_str()),
         );
         let sender = consumer(
             stack,
@@ -55,7 +65,7 @@ impl Reports {
                 stack,
                 "ReportSenderFunction",
                 &q,
-                &[("REPORT_DLQ_URL", &dlq)],
+                &settings("REPORT_DLQ_URL", dlq.as_str()),
             ),
         );
         let Some(meterbell::functions::Handler::Schedule(run)) =
@@ -95,9 +105,7 @@ impl Reports {
 #[tokio::test]
 async fn a_daily_report_email_goes_out_once_at_eight_in_the_subscribers_zone() {
     let api = TestApi::spawn().await;
-    let stack = &api.stack;
-    let q = queues(stack, 3).await;
-    let (work, dlq) = queue_pair(&stack.clients.sqs, "reports", 3, 5).await;
+    let reports = Reports::new(&api).await;
     let u = unique_user("report-mail");
     let address = format!("{u}@example.com");
     let prefs = api
@@ -112,46 +120,10 @@ async fn a_daily_report_email_goes_out_once_at_eight_in_the_subscribers_zone() {
     api.as_service()
         .post_events(&json!({"events": [UsageEventBuilder::request().user(&u).cost("0.5").at(yesterday).build()]}))
         .await;
-    let schedule = app_for(
-        stack,
-        "ReportScheduleFunction",
-        &q,
-        &[("REPORT_QUEUE_URL", &work)],
-    );
-    let sender = consumer(
-        stack,
-        "ReportSenderFunction",
-        &work,
-        app_for(
-            stack,
-            "ReportSenderFunction",
-            &q,
-            &[("REPORT_DLQ_URL", &dlq)],
-        ),
-    );
-    let Some(meterbell::functions::Handler::Schedule(run)) =
-        meterbell::functions::by_binary("report-schedule")
-    else {
-        panic!("report-schedule is not a scheduled handler");
-    };
 
-    for tick_at in [at, at, at + chrono::Duration::hours(1)] {
-        run(
-            schedule.clone(),
-            Tick {
-                at: tick_at,
-                id: "test".into(),
-            },
-        )
-        .await
-        .unwrap();
-    }
-    drain(
-        stack,
-        std::slice::from_ref(&sender),
-        Duration::from_secs(60),
-    )
-    .await;
+    reports
+        .fire(&api, &[at, at, at + chrono::Duration::hours(1)])
+        .await;
 
     let mails = mails_to(&address).await;
     assert_eq!(
@@ -350,50 +322,11 @@ async fn subscribers_of_the_earlier_registry_are_moved_to_the_zone_keyed_one_and
         .send()
         .await
         .unwrap();
-    let q = queues(stack, 3).await;
-    let (work, dlq) = queue_pair(&stack.clients.sqs, "reports", 3, 5).await;
-    let schedule = app_for(
-        stack,
-        "ReportScheduleFunction",
-        &q,
-        &[("REPORT_QUEUE_URL", &work), extra[0]],
-    );
-    let sender = consumer(
-        stack,
-        "ReportSenderFunction",
-        &work,
-        app_for(
-            stack,
-            "ReportSenderFunction",
-            &q,
-            &[("REPORT_DLQ_URL", &dlq), extra[0]],
-        ),
-    );
-    let Some(meterbell::functions::Handler::Schedule(run)) =
-        meterbell::functions::by_binary("report-schedule")
-    else {
-        panic!("report-schedule is not a scheduled handler");
-    };
+    let reports = Reports::with(&api, &extra).await;
 
     // Act: the first run at 08:00 Paris moves the subscriber, a second run finds nothing left.
     let at = eight_in_paris();
-    for _ in 0..2 {
-        run(
-            schedule.clone(),
-            Tick {
-                at,
-                id: "test".into(),
-            },
-        )
-        .await
-        .unwrap();
-    }
-    drain(
-        stack,
-        std::slice::from_ref(&sender),
-        Duration::from_secs(60),
-    )
-    .await;
+    reports.fire(&api, &[at, at]).await;
 
     // Assert
     assert_eq!(mails_to(&address).await.len(), 1);
