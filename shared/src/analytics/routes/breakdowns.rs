@@ -73,14 +73,7 @@ async fn get_providers(app: &App, req: &Request) -> Result<HttpResponse, ApiErro
             requests: c.requests,
             credits: c.credits,
             cost_usd: Usd2(c.cost_micros),
-            cost_percentage: Fixed(
-                if all_cost == 0 {
-                    0.0
-                } else {
-                    100.0 * c.cost_micros as f64 / all_cost as f64
-                },
-                2,
-            ),
+            cost_percentage: cost_share(c.cost_micros, all_cost),
             avg_cost_per_request: Usd4(avg_micros(c.cost_micros, c.requests)),
             models_used: total
                 .models

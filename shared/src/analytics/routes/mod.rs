@@ -211,6 +211,18 @@ fn usage3(c: &Counters) -> Usage3 {
     }
 }
 
+/// `part` as a percentage of `all` spend, two decimals (0 when nothing was spent).
+fn cost_share(part: i64, all: i64) -> Fixed {
+    Fixed(
+        if all == 0 {
+            0.0
+        } else {
+            100.0 * part as f64 / all as f64
+        },
+        2,
+    )
+}
+
 fn per_request(total: i64, requests: i64) -> f64 {
     if requests == 0 {
         0.0
@@ -272,14 +284,7 @@ fn group_out(key: &str, c: &Counters, all_cost: i64, values: Option<usize>) -> G
         error_rate: Fixed(per_request(c.errors, c.requests), 4),
         credits: c.credits,
         cost_usd: Usd4(c.cost_micros),
-        cost_percentage: Fixed(
-            if all_cost == 0 {
-                0.0
-            } else {
-                100.0 * c.cost_micros as f64 / all_cost as f64
-            },
-            2,
-        ),
+        cost_percentage: cost_share(c.cost_micros, all_cost),
         values,
     }
 }
