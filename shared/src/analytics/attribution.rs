@@ -100,21 +100,13 @@ fn valid_value(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::event::Window;
     use serde_json::json;
 
     fn event(tags: serde_json::Value) -> UsageEvent {
         let raw = json!({"event_id": "e", "user_id": "u", "timestamp": "2026-11-22T10:04:05Z",
             "kind": "request", "provider": "openai", "model": "gpt-4o", "status_code": 200,
             "latency_ms": 10, "tags": tags});
-        UsageEvent::parse(
-            &raw,
-            Window {
-                now: "2026-11-22T12:00:00Z".parse().unwrap(),
-                retention_days: 30,
-            },
-        )
-        .unwrap()
+        crate::analytics::event::fixture(&raw)
     }
 
     #[test]

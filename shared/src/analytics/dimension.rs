@@ -361,7 +361,6 @@ fn summed(rest: &[(String, Counters)]) -> Option<(usize, Counters)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::event::{UsageEvent, Window};
     use serde_json::json;
 
     fn keys() -> TagKeys {
@@ -392,14 +391,7 @@ mod tests {
             let raw = json!({"event_id": id, "user_id": "u", "timestamp": "2026-11-22T10:00:00Z",
                 "kind": "request", "provider": "openai", "model": model, "endpoint": endpoint,
                 "status_code": 200, "latency_ms": 10, "credits": 1, "cost_usd": cost, "tags": tags});
-            let e = UsageEvent::parse(
-                &raw,
-                Window {
-                    now: "2026-11-22T12:00:00Z".parse().unwrap(),
-                    retention_days: 30,
-                },
-            )
-            .unwrap();
+            let e = crate::analytics::event::fixture(&raw);
             r.add_attributed(&e, &keys());
         }
         r

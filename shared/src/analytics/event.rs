@@ -316,6 +316,20 @@ fn tags(obj: &Map<String, Value>) -> Result<BTreeMap<String, String>, Rejection>
     }
 }
 
+/// Unit tests of the domain build their events from JSON, parsed as ingestion would on
+/// 2026-11-22 at noon UTC.
+#[cfg(test)]
+pub(crate) fn fixture(raw: &Value) -> UsageEvent {
+    UsageEvent::parse(
+        raw,
+        Window {
+            now: "2026-11-22T12:00:00Z".parse().unwrap(),
+            retention_days: 30,
+        },
+    )
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

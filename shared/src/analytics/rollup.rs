@@ -448,21 +448,13 @@ impl Rollup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::event::Window;
     use serde_json::json;
 
     fn event(id: &str, model: &str, status: u16, latency: u32, cost: f64) -> UsageEvent {
         let raw = json!({"event_id": id, "user_id": "u", "timestamp": "2026-11-22T10:04:05Z", "kind": "request",
             "provider": "openai", "model": model, "endpoint": "/v1/chat", "status_code": status,
             "latency_ms": latency, "credits": 10, "cost_usd": cost});
-        UsageEvent::parse(
-            &raw,
-            Window {
-                now: "2026-11-22T12:00:00Z".parse().unwrap(),
-                retention_days: 30,
-            },
-        )
-        .unwrap()
+        crate::analytics::event::fixture(&raw)
     }
 
     #[test]
@@ -483,14 +475,7 @@ mod tests {
         let raw = json!({"event_id": id, "user_id": "u", "timestamp": "2026-11-22T10:04:05Z", "kind": "request",
             "provider": "openai", "model": model, "endpoint": "/v1/chat", "status_code": 200,
             "latency_ms": 10, "credits": 10, "cost_usd": 0.5, "tags": tags});
-        UsageEvent::parse(
-            &raw,
-            Window {
-                now: "2026-11-22T12:00:00Z".parse().unwrap(),
-                retention_days: 30,
-            },
-        )
-        .unwrap()
+        crate::analytics::event::fixture(&raw)
     }
 
     #[test]
